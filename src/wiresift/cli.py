@@ -1,0 +1,221 @@
+"""Command line: ``wiresift read``, ``wiresift detect``, ``wiresift protocols``.
+
+Errors the user can fix (bad arguments, missing or unreadable files, a full disk) are one
+line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from wiresift import __version__
+from wiresift.capture import open_source
+from wiresift.capture.base import CaptureError, PacketSource
+from wiresift.config import Config, OutputConfig
+from wiresift.engine import Engine, RunStats
+from wiresift.extract.files import ContentStore, NullStore
+from wiresift.model import format_addr
+from wiresift.outputs import Sink
+from wiresift.outputs.filestore import FileContentStore, JsonLinesSink, PassportFileSink
+from wiresift.protocols import REGISTRY
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_OUTPUT = 4
+
+
+class _Progress:
+    """A one-line progress bar on a terminal (bytes of the input read)."""
+
+    def __init__(self, stream: TextIO, source: PacketSource, index: int, count: int) -> None:
+        self.stream = stream
+        self.source = source
+        self.label = f"[{index}/{count}] {Path(source.name).name}"
+        self.total = source.total_bytes()
+        self.last = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        done = self.source.bytes_read()
+        if self.total:
+            frac = min(1.0, done / self.total)
+            bar = "#" * int(frac * 30)
+            self.stream.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}%")
+        else:
+            self.stream.write(f"\r{self.label} {done / 1e6:.1f} MB")
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\r" + " " * (len(self.label) + 42) + "\r")
+        self.stream.flush()
+
+
+def _summary(stats: RunStats, out: Path | None) -> str:
+    lines = [
+        f"packets   {stats.packets:,}",
+        f"bytes     {stats.bytes:,}",
+        f"flows     {stats.flows:,}",
+    ]
+    total = sum(stats.objects.values())
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.objects.items())) or "none"
+    lines.append(f"objects   {total:,} ({kinds})")
+    if stats.protocols:
+        lines.append(
+            "protocols " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.protocols.items()))
+        )
+    if stats.anomalies:
+        lines.append(
+            "anomalies " + ", ".join(f"{k} {v:,}" for k, v in stats.anomalies.most_common())
+        )
+    if stats.cpu_seconds > 0:
+        mbit = stats.bytes * 8 / stats.cpu_seconds / 1e6
+        pps = stats.packets / stats.cpu_seconds
+        lines.append(
+            f"speed     {mbit:,.0f} Mbit/s, {pps:,.0f} packets/s "
+            f"({stats.cpu_seconds:.2f} s CPU, {stats.wall_seconds:.2f} s wall)"
+        )
+    lines.extend(f"error     {error}" for error in stats.errors)
+    if out is not None:
+        lines.append(f"output    {out}")
+    return "\n".join(lines)
+
+
+def _open_sources(paths: Sequence[str]) -> list[PacketSource]:
+    sources: list[PacketSource] = []
+    try:
+        for path in paths:
+            sources.append(open_source(path))
+    except CaptureError:
+        for source in sources:
+            source.close()
+        raise
+    return sources
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    try:
+        sources = _open_sources(args.files)
+    except CaptureError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    config = Config(output=OutputConfig(store_content=not args.no_content))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        sinks: list[Sink] = [PassportFileSink(out)]
+        if args.jsonl == "-":
+            sinks.append(JsonLinesSink(sys.stdout.buffer))
+        elif args.jsonl:
+            sinks.append(JsonLinesSink.to_path(Path(args.jsonl)))
+        else:
+            sinks.append(JsonLinesSink.to_path(out / "objects.jsonl"))
+        store: ContentStore = FileContentStore(out) if config.output.store_content else NullStore()
+    except OSError as exc:
+        print(f"wiresift: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    anomaly_file = open(out / "anomalies.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    def log_anomaly(uid: str, name: str, detail: str, ts: int) -> None:
+        anomaly_file.write(
+            json.dumps({"flow": uid, "name": name, "detail": detail, "ts_ns": ts}) + "\n"
+        )
+
+    name = sources[0].name if len(sources) == 1 else f"{len(sources)} files"
+    engine = Engine(config, sinks, store=store, source_name=name, anomaly_log=log_anomaly)
+    show = sys.stderr.isatty() and not args.quiet
+    try:
+        for index, source in enumerate(sources, 1):
+            engine.source_name = source.name
+            progress = _Progress(sys.stderr, source, index, len(sources)) if show else None
+            try:
+                engine.run(source, progress)
+            finally:
+                if progress is not None:
+                    progress.done()
+                source.close()
+        stats = engine.finish()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            print(f"wiresift: the disk holding {out} is full", file=sys.stderr)
+        else:
+            print(f"wiresift: output error: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    finally:
+        anomaly_file.close()
+    if not args.quiet:
+        print(_summary(stats, out), file=sys.stderr)
+    return EXIT_INPUT if stats.errors else EXIT_OK
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    try:
+        sources = _open_sources(args.files)
+    except CaptureError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    engine = Engine(Config(), [])
+    engine.keep_detections = True
+    for source in sources:
+        engine.run(source)
+        source.close()
+    engine.finish()
+    for flow, detection in engine.detections:
+        (oa, op), (ra, rp) = flow.orig, flow.resp
+        proto = detection.protocol or "-"
+        conf = detection.confidence.name.lower() if detection.confidence else "-"
+        print(
+            f"{flow.uid} {format_addr(oa)}:{op} -> {format_addr(ra)}:{rp} "
+            f"{proto} ({conf}) {detection.reason}"
+            + (" [roles reversed]" if detection.reversed else "")
+        )
+    return EXIT_OK
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    for spec in REGISTRY:
+        ports = ",".join(str(p) for p in sorted(spec.ports)) or "-"
+        print(f"{spec.name:<10} {spec.transport}  ports (hint) {ports:<30} {spec.description}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wiresift",
+        description="Turn captured traffic into the application-level objects it carried.",
+    )
+    parser.add_argument("--version", action="version", version=f"wiresift {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    read = sub.add_parser("read", help="extract objects from capture files")
+    read.add_argument("files", nargs="+", help="pcap, pcapng, optionally gzip-compressed")
+    read.add_argument("-o", "--output", default="wiresift-out", help="output folder")
+    read.add_argument("--jsonl", help="also stream passports as JSON lines here ('-': stdout)")
+    read.add_argument("--no-content", action="store_true", help="write passports only")
+    read.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    read.set_defaults(func=cmd_read)
+    detect = sub.add_parser("detect", help="show, per flow, which protocol was chosen and why")
+    detect.add_argument("files", nargs="+")
+    detect.set_defaults(func=cmd_detect)
+    protocols = sub.add_parser("protocols", help="list the supported protocols")
+    protocols.set_defaults(func=cmd_protocols)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("wiresift: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,116 @@
+"""Which protocol is this stream? Content first, ports only as a hint.
+
+Like Zeek's PIA, the first bytes of each direction are buffered (capped by
+``Limits.detect_buffer_bytes`` and ``detect_max_packets``) and every enabled protocol's
+signatures and probe look at them. On a decision the buffered bytes are replayed, in arrival
+order, into the chosen parser. A match on the "wrong" side (a server greeting sent by what
+the flow table took for the client, as happens when a capture starts mid-connection) says the
+roles are reversed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wiresift.config import Limits
+from wiresift.detect.signatures import Confidence, Verdict
+from wiresift.protocols.base import Direction, ProtocolSpec
+
+# A chunk of a stream seen during detection: bytes, or an int for a gap of that many bytes.
+Chunk = tuple[Direction, bytes | int]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The decision, and why it was taken (shown by ``wiresift detect``)."""
+
+    protocol: str | None  # None: no protocol recognised
+    confidence: Confidence | None
+    reversed: bool
+    reason: str
+
+
+class StreamDetector:
+    """Detection state of one TCP flow (created only for flows that carry payload)."""
+
+    __slots__ = ("_bufs", "_done", "_packets", "_port", "_specs", "chunks", "limits")
+
+    def __init__(self, specs: Sequence[ProtocolSpec], limits: Limits, server_port: int) -> None:
+        self._specs = specs
+        self.limits = limits
+        self._port = server_port
+        self._bufs = [b"", b""]
+        self._packets = 0
+        self._done = False
+        self.chunks: list[Chunk] = []
+
+    def gap(self, direction: Direction, size: int) -> None:
+        """A hole in ``direction`` while undecided: kept in the replay as a gap."""
+        self.chunks.append((direction, size))
+
+    def data(self, direction: Direction, data: bytes, *, final: bool = False) -> Detection | None:
+        """Look at new bytes; return a Detection when decided, None while undecided."""
+        self.chunks.append((direction, data))
+        self._packets += 1
+        buf = self._bufs[direction]
+        cap = self.limits.detect_buffer_bytes
+        if len(buf) < cap:
+            buf = self._bufs[direction] = buf + data[: cap - len(buf)]
+        pending = False
+        other = Direction(1 - direction)
+        for spec in self._specs:
+            verdict, reverse, how = self._check(spec, direction, other, buf)
+            if verdict is Verdict.MATCH:
+                side = "responder" if (direction == Direction.RESP) != reverse else "initiator"
+                return Detection(
+                    spec.name,
+                    how,
+                    reverse,
+                    f"{how.name.lower()} matched the {side}'s first bytes",
+                )
+            if verdict is Verdict.NEED_MORE:
+                pending = True
+        full = len(buf) >= cap or self._packets >= self.limits.detect_max_packets
+        if not (final or full) and (pending or not (self._bufs[0] and self._bufs[1])):
+            # Undecided: a prefix of some protocol, or only one side seen so far (the other
+            # side may still tell, e.g. a server greeting the capture started after).
+            return None
+        return self._fallback()
+
+    def end(self) -> Detection:
+        """The stream ended undecided."""
+        return self._fallback()
+
+    def _fallback(self) -> Detection:
+        for spec in self._specs:
+            if self._port in spec.ports and spec.mid_stream:
+                return Detection(
+                    spec.name,
+                    Confidence.PORT,
+                    False,
+                    f"no content matched; port {self._port} suggests {spec.name}",
+                )
+        return Detection(None, None, False, "no protocol matched the first bytes")
+
+    @staticmethod
+    def _check(
+        spec: ProtocolSpec, direction: Direction, other: Direction, buf: bytes
+    ) -> tuple[Verdict, bool, Confidence]:
+        verdict = Verdict.NO_MATCH
+        for sig in spec.signatures:
+            head = buf[: sig.depth]
+            if sig.pattern.match(head):
+                if sig.direction is None or sig.direction == direction:
+                    return Verdict.MATCH, False, Confidence.SIGNATURE
+                return Verdict.MATCH, True, Confidence.SIGNATURE
+        if spec.probe is not None:
+            first = spec.probe(direction, buf)
+            if first is Verdict.MATCH:
+                return Verdict.MATCH, False, Confidence.PROBE
+            second = spec.probe(other, buf)
+            if second is Verdict.MATCH:
+                return Verdict.MATCH, True, Confidence.PROBE
+            if Verdict.NEED_MORE in (first, second):
+                verdict = Verdict.NEED_MORE
+        return verdict, False, Confidence.PROBE

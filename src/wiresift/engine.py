@@ -1,0 +1,402 @@
+"""The one place where the stages meet: packets -> flows -> detection -> parsers -> objects.
+
+``Engine.run`` is the hot loop. It keeps per-packet work to tuple unpacking, one decoder
+call and one flow-table call; everything protocol-specific happens per stream chunk, and
+everything that allocates records happens per application message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from wiresift.capture.base import PacketSource
+from wiresift.config import Config
+from wiresift.decode import PacketDecoder
+from wiresift.detect.detector import Detection, StreamDetector
+from wiresift.extract.files import ContentStore, NullStore
+from wiresift.extract.web import HttpBuilder
+from wiresift.flow.table import Flow, FlowConfig, FlowTable
+from wiresift.model import FlowRef, ObjectRecord, SourceRef, format_addr
+from wiresift.outputs import Sink
+from wiresift.protocols import REGISTRY
+from wiresift.protocols.base import (
+    Anomaly,
+    Direction,
+    Event,
+    FlowInfo,
+    Parser,
+    ProtocolSpec,
+    SwitchProtocol,
+)
+
+# Anomalies kept per flow for its objects (the global counter counts them all).
+MAX_FLOW_ANOMALIES = 64
+BUILDERS: dict[str, type[HttpBuilder]] = {"http": HttpBuilder}
+
+
+class ParserCrashError(Exception):
+    """A parser raised: a bug in wiresift, re-raised only under ``strict``."""
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What a run did (the CLI prints it)."""
+
+    packets: int = 0
+    bytes: int = 0
+    flows: int = 0
+    objects: Counter[str] = field(default_factory=Counter)
+    anomalies: Counter[str] = field(default_factory=Counter)
+    protocols: Counter[str] = field(default_factory=Counter)
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class _FlowApp:
+    """Application-layer state of one flow (detector, then parser and builder)."""
+
+    __slots__ = (
+        "anomalies",
+        "builder",
+        "detection",
+        "detector",
+        "info",
+        "parser",
+        "protocol",
+        "sealed",
+    )
+
+    def __init__(self) -> None:
+        self.detector: StreamDetector | None = None
+        self.parser: Parser | None = None
+        self.builder: HttpBuilder | None = None
+        self.protocol: str | None = None
+        self.detection: Detection | None = None
+        self.info: FlowInfo | None = None
+        self.anomalies: list[str] = []
+        self.sealed = False  # nothing more to do with this flow's bytes
+
+
+AnomalyLog = Callable[[str, str, str, int], None]  # flow uid, name, detail, ts
+
+
+class Engine:
+    """Runs packets through every stage and hands objects to the sinks."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        sinks: Sequence[Sink] = (),
+        *,
+        store: ContentStore | None = None,
+        registry: Sequence[ProtocolSpec] = REGISTRY,
+        source_name: str = "",
+        source_kind: str = "file",
+        anomaly_log: AnomalyLog | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.sinks = list(sinks)
+        self.store: ContentStore = store or NullStore()
+        self.specs = tuple(
+            s
+            for s in registry
+            if s.transport == "tcp" and s.name not in self.config.disabled_protocols
+        )
+        self._specs_by_name = {s.name: s for s in self.specs}
+        self.decoder = PacketDecoder()
+        self.flows = FlowTable(
+            self,
+            self.config.limits,
+            FlowConfig(
+                tcp_idle_timeout=self.config.tcp_idle_timeout,
+                udp_idle_timeout=self.config.udp_idle_timeout,
+            ),
+        )
+        self.stats = RunStats()
+        self.source_name = source_name
+        self.source_kind = source_kind
+        self.anomaly_log = anomaly_log
+        self.last_ts = 0
+        self.detections: list[tuple[Flow, Detection]] = []
+        self.keep_detections = False
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, source: PacketSource, progress: Callable[[], None] | None = None) -> RunStats:
+        """Read every packet of ``source``; flows stay open for the next source."""
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        decode = self.decoder.decode
+        table_packet = self.flows.packet
+        stats = self.stats
+        frame = stats.packets
+        nbytes = 0
+        ts = self.last_ts
+        try:
+            for ts, linktype, data, wirelen, _iface in source:
+                frame += 1
+                nbytes += wirelen
+                d = decode(linktype, data)
+                if d is not None:
+                    table_packet(d, ts, frame)
+                if progress is not None and not frame & 0x3FFF:
+                    stats.packets = frame
+                    progress()
+        finally:
+            stats.packets = frame
+            stats.bytes += nbytes
+            self.last_ts = max(self.last_ts, ts)
+            stats.cpu_seconds += time.process_time() - cpu0
+            stats.wall_seconds += time.perf_counter() - wall0
+        if source.error:
+            stats.errors.append(f"{source.name}: {source.error}")
+        return stats
+
+    def process(self, ts: int, linktype: int, data: bytes, wirelen: int | None = None) -> None:
+        """One packet (tests and embedding)."""
+        self.stats.packets += 1
+        self.stats.bytes += len(data) if wirelen is None else wirelen
+        d = self.decoder.decode(linktype, data)
+        if d is not None:
+            self.flows.packet(d, ts, self.stats.packets)
+        self.last_ts = max(self.last_ts, ts)
+
+    def finish(self) -> RunStats:
+        """End every flow, close the sinks, and return the totals."""
+        cpu0 = time.process_time()
+        self.flows.flush(self.last_ts)
+        for sink in self.sinks:
+            sink.close()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+        self.stats.flows = self.flows.flows_total
+        for name, count in self.decoder.anomalies.items():
+            self.stats.anomalies[name] += count
+        self.stats.cpu_seconds += time.process_time() - cpu0
+        return self.stats
+
+    @staticmethod
+    def _app(flow: Flow) -> _FlowApp:
+        app = flow.app
+        if app is None:
+            app = flow.app = _FlowApp()
+        return cast(_FlowApp, app)
+
+    # -- FlowHandler -------------------------------------------------------------------
+
+    def flow_start(self, flow: Flow) -> None:
+        return None
+
+    def stream_data(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
+        app = self._app(flow)
+        if app.sealed:
+            return
+        direction = Direction(side ^ flow.flipped)
+        parser = app.parser
+        if parser is not None:
+            self._dispatch(flow, app, self._call(flow, app, parser.feed, direction, data, ts), ts)
+            return
+        detector = app.detector
+        if detector is None:
+            if not self.specs:
+                app.sealed = True
+                return
+            server_port = flow.port0 if flow.flipped else flow.port1
+            detector = app.detector = StreamDetector(self.specs, self.config.limits, server_port)
+        detection = detector.data(direction, data)
+        if detection is not None:
+            self._decided(flow, app, detection, ts)
+
+    def stream_gap(self, flow: Flow, side: int, size: int, ts: int) -> None:
+        app = self._app(flow)
+        self._note_anomaly(flow, app, "tcp_content_gap", f"{size} bytes", ts)
+        if app.sealed:
+            return
+        direction = Direction(side ^ flow.flipped)
+        if app.parser is not None:
+            events = self._call(flow, app, app.parser.gap, direction, size, ts)
+            self._dispatch(flow, app, events, ts)
+        elif app.detector is not None:
+            app.detector.gap(direction, size)
+
+    def datagram(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
+        return None  # no UDP protocol is parsed yet; flows are still counted
+
+    def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None:
+        app = self._app(flow)
+        self._note_anomaly(flow, app, name, detail, ts)
+
+    def flow_end(self, flow: Flow, ts: int, reason: str) -> None:
+        app = flow.app
+        if not isinstance(app, _FlowApp):
+            return
+        if app.parser is None and app.detector is not None and not app.sealed:
+            self._decided(flow, app, app.detector.end(), ts)
+        if app.parser is not None and not app.sealed:
+            parser = app.parser
+            for direction in (Direction.ORIG, Direction.RESP):
+                events = self._call(flow, app, parser.end, direction, ts)
+                self._dispatch(flow, app, events, ts)
+        if app.builder is not None:
+            self._emit(app.builder.close(ts))
+        flow.app = None
+
+    # -- detection and parsing ------------------------------------------------------------
+
+    def _decided(self, flow: Flow, app: _FlowApp, detection: Detection, ts: int) -> None:
+        detector = app.detector
+        app.detector = None
+        app.detection = detection
+        if self.keep_detections:
+            self.detections.append((flow, detection))
+        if detection.protocol is None:
+            app.sealed = True
+            return
+        if detection.reversed:
+            flow.flipped ^= 1
+        self.stats.protocols[detection.protocol] += 1
+        self._start_parser(flow, app, self._specs_by_name[detection.protocol], ts)
+        if detector is None:
+            return
+        flip = detection.reversed
+        for direction, chunk in detector.chunks:
+            if app.sealed or app.parser is None:
+                break
+            real = Direction(direction ^ flip)
+            if isinstance(chunk, int):
+                events = self._call(flow, app, app.parser.gap, real, chunk, ts)
+            else:
+                events = self._call(flow, app, app.parser.feed, real, chunk, ts)
+            self._dispatch(flow, app, events, ts)
+
+    def _start_parser(self, flow: Flow, app: _FlowApp, spec: ProtocolSpec, ts: int) -> None:
+        orig_addr, orig_port = flow.orig
+        resp_addr, resp_port = flow.resp
+        if app.info is None:
+            app.info = FlowInfo(
+                uid=flow.uid,
+                orig_addr=format_addr(orig_addr),
+                orig_port=orig_port,
+                resp_addr=format_addr(resp_addr),
+                resp_port=resp_port,
+                transport="tcp",
+                mid_stream=flow.mid_stream,
+            )
+        app.protocol = spec.name
+        app.parser = spec.parser(app.info, self.config.limits)
+        builder_type = BUILDERS.get(spec.name)
+        if builder_type is not None and app.builder is None:
+            app.builder = builder_type(
+                self._flow_ref(flow, app.info),
+                self.store,
+                self.config,
+                self._source_ref,
+            )
+
+    def _source_ref(self, first_frame: int, last_frame: int) -> SourceRef:
+        return SourceRef(
+            kind=self.source_kind,
+            name=self.source_name,
+            first_frame=first_frame,
+            last_frame=last_frame,
+        )
+
+    def _flow_ref(self, flow: Flow, info: FlowInfo) -> FlowRef:
+        return FlowRef(
+            uid=flow.uid,
+            transport=info.transport,
+            client_addr=info.orig_addr,
+            client_port=info.orig_port,
+            server_addr=info.resp_addr,
+            server_port=info.resp_port,
+            encapsulation=flow.encap,
+        )
+
+    def _call(
+        self,
+        flow: Flow,
+        app: _FlowApp,
+        method: Callable[[Direction, object, int], list[Event]] | Callable[..., list[Event]],
+        direction: Direction,
+        arg: object,
+        ts: int | None = None,
+    ) -> list[Event]:
+        try:
+            if ts is None:
+                return method(direction, arg)  # type: ignore[no-any-return]
+            return method(direction, arg, ts)  # type: ignore[no-any-return]
+        except Exception as exc:
+            if self.config.strict:
+                raise ParserCrashError(f"{app.protocol} parser failed on flow {flow.uid}") from exc
+            self._note_anomaly(
+                flow, app, "parser_crash", f"{app.protocol}: {type(exc).__name__}: {exc}", 0
+            )
+            app.sealed = True
+            return []
+
+    def _dispatch(self, flow: Flow, app: _FlowApp, events: list[Event], ts: int) -> None:
+        if not events:
+            return
+        builder = app.builder
+        frame = self.flows.current_frame
+        for event in events:
+            if isinstance(event, Anomaly):
+                self._note_anomaly(flow, app, event.name, event.detail, event.ts)
+            elif isinstance(event, SwitchProtocol):
+                self._switch(flow, app, event, ts)
+            if builder is not None:
+                self._emit(builder.on_event(event, frame))
+
+    def _switch(self, flow: Flow, app: _FlowApp, event: SwitchProtocol, ts: int) -> None:
+        """Hand the stream to another protocol, or to detection again (CONNECT, SOCKS)."""
+        if event.to is not None and event.to in self._specs_by_name:
+            self._start_parser(flow, app, self._specs_by_name[event.to], ts)
+            parser = app.parser
+            assert parser is not None
+            for direction, data in (
+                (event.direction, event.leftover),
+                (Direction(1 - event.direction), event.leftover_other),
+            ):
+                if data:
+                    self._dispatch(
+                        flow, app, self._call(flow, app, parser.feed, direction, data, ts), ts
+                    )
+            return
+        if event.to is not None:
+            # A protocol we do not parse (yet): the rest of the stream is left alone.
+            self.stats.protocols[f"{event.to} (not parsed)"] += 1
+            app.parser = None
+            app.sealed = True
+            return
+        app.parser = None
+        server_port = flow.port0 if flow.flipped else flow.port1
+        app.detector = StreamDetector(self.specs, self.config.limits, server_port)
+        for direction, data in (
+            (event.direction, event.leftover),
+            (Direction(1 - event.direction), event.leftover_other),
+        ):
+            if data and app.detector is not None:
+                detection = app.detector.data(direction, data)
+                if detection is not None:
+                    self._decided(flow, app, detection, ts)
+
+    def _note_anomaly(self, flow: Flow, app: _FlowApp, name: str, detail: str, ts: int) -> None:
+        self.stats.anomalies[name] += 1
+        if len(app.anomalies) < MAX_FLOW_ANOMALIES:
+            app.anomalies.append(name)
+        if self.anomaly_log is not None:
+            self.anomaly_log(flow.uid, name, detail, ts)
+        if self.config.strict:
+            raise ParserCrashError(f"anomaly {name} on flow {flow.uid}: {detail}")
+
+    def _emit(self, records: Iterable[ObjectRecord]) -> None:
+        for record in records:
+            self.stats.objects[record.kind] += 1
+            for sink in self.sinks:
+                sink.emit(record)

@@ -1,0 +1,530 @@
+"""HTTP events -> one "http" object per request/response exchange.
+
+Each exchange becomes one passport holding the request and response metadata and content
+items: the decoded response body (the object a user wants), its still-encoded wire form
+when a Content-Encoding was applied, the request body, and each part of a multipart body
+(RFC 7578 uploads, RFC 7233 byteranges). Bodies stream through decoders and hashes into the
+content store as they arrive; nothing holds a whole body in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from wiresift.config import Config
+from wiresift.extract.content import ContentDecoder, parse_content_encoding
+from wiresift.extract.files import ContentStore, ContentTracker
+from wiresift.extract.multipart import (
+    MultipartParser,
+    PartData,
+    PartEnd,
+    PartStart,
+    boundary_from_content_type,
+    content_disposition_filename,
+)
+from wiresift.extract.names import filename_from_uri, safe_filename
+from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord, SourceRef
+from wiresift.protocols.base import Anomaly, Direction, Event
+from wiresift.protocols.http1.events import (
+    BodyData,
+    BodyGap,
+    MessageEnd,
+    RequestHead,
+    ResponseHead,
+)
+
+Headers = tuple[tuple[bytes, bytes], ...]
+SourceFactory = Callable[[int, int], SourceRef]
+
+# Anomalies listed on one object at most.
+MAX_OBJECT_ANOMALIES: Final = 32
+_CONTENT_RANGE = re.compile(rb"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+def text(value: bytes) -> str:
+    """Header bytes as text: UTF-8 when valid, else Latin-1 (RFC 9110 s5.5 obs-text)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def header(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case), or None."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def header_values(headers: Headers, name: bytes) -> list[bytes]:
+    """Every value of header ``name`` (lower-case)."""
+    return [value for key, value in headers if key.lower() == name]
+
+
+def cookie_names(values: list[bytes], *, set_cookie: bool) -> list[str]:
+    """Names of cookies in Cookie (RFC 6265 s5.4) or Set-Cookie (s5.2) values, never values."""
+    names: list[str] = []
+    for value in values:
+        pieces = [value.split(b";", 1)[0]] if set_cookie else value.split(b";")
+        for piece in pieces:
+            name = piece.split(b"=", 1)[0].strip()
+            if name:
+                names.append(text(name))
+    return names
+
+
+def media_type(value: bytes | None) -> str | None:
+    """The media type of a Content-Type value, lower-cased, without parameters."""
+    if not value:
+        return None
+    return text(value.split(b";", 1)[0].strip().lower()) or None
+
+
+class _Body:
+    """The content pipeline of one message body."""
+
+    __slots__ = (
+        "_builder",
+        "_decoder",
+        "_multipart",
+        "_part_names",
+        "_parts",
+        "declared",
+        "decode_error",
+        "encodings",
+        "items",
+        "main",
+        "name",
+        "raw",
+        "role",
+        "wire_bytes",
+    )
+
+    def __init__(
+        self,
+        builder: HttpBuilder,
+        role: str,
+        headers: Headers,
+        name: str | None,
+    ) -> None:
+        self._builder = builder
+        self.role = role
+        self.name = name
+        content_type = header(headers, b"content-type")
+        self.declared = media_type(content_type)
+        limits = builder.config.limits
+        self.encodings = [
+            e
+            for e in parse_content_encoding(header_values(headers, b"content-encoding"))
+            if e != "identity"
+        ]
+        self._decoder: ContentDecoder | None = None
+        if self.encodings:
+            self._decoder = ContentDecoder(
+                self.encodings,
+                max_output=limits.max_stored_body,
+                max_ratio=limits.max_decompression_ratio,
+                max_layers=limits.max_content_encodings,
+            )
+        self._multipart: MultipartParser | None = None
+        boundary = boundary_from_content_type(content_type) if content_type else None
+        if (
+            boundary is not None
+            and self.declared is not None
+            and self.declared.startswith("multipart/")
+        ):
+            self._multipart = MultipartParser(
+                boundary,
+                max_depth=limits.max_mime_depth,
+                max_parts=limits.max_multipart_parts,
+                max_header_block=limits.max_header_block,
+            )
+        self._parts: dict[int, ContentTracker] = {}
+        self._part_names: dict[int, str | None] = {}
+        self.raw: ContentTracker | None = None
+        self.main: ContentTracker | None = None
+        self.items: list[ContentItem] = []
+        self.decode_error: str | None = None
+        self.wire_bytes = 0
+
+    def _tracker(self, role: str, name: str | None, declared: str | None) -> ContentTracker:
+        return ContentTracker(
+            self._builder.store.open(),
+            role=role,
+            name=name,
+            declared_type=declared,
+            limit=self._builder.config.limits.max_stored_body,
+        )
+
+    def feed(self, data: bytes) -> None:
+        self.wire_bytes += len(data)
+        output = self._builder.config.output
+        if self._decoder is not None:
+            if self.raw is None and output.keep_encoded_body:
+                self.raw = self._tracker(self.role + "-encoded", self.name, self.declared)
+            if self.raw is not None:
+                self.raw.write(data)
+            if self.decode_error is None:
+                data = self._decoder.feed(data)
+                if self._decoder.failed:
+                    self.decode_error = self._describe_decoder_failure()
+        self._decoded(data)
+
+    def _decoded(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.main is None and (
+            self._multipart is None or self._builder.config.output.keep_multipart_body
+        ):
+            self.main = self._tracker(self.role, self.name, self.declared)
+            self.main.encodings = tuple(self.encodings)
+        if self.main is not None:
+            self.main.write(data)
+        if self._multipart is not None:
+            self._parts_events(self._multipart.feed(data))
+
+    def _parts_events(self, events: list[PartStart | PartData | PartEnd]) -> None:
+        for event in events:
+            if isinstance(event, PartData):
+                tracker = self._parts.get(event.index)
+                if tracker is not None:
+                    tracker.write(event.data)
+            elif isinstance(event, PartStart):
+                name = safe_filename(event.filename) if event.filename else None
+                tracker = self._tracker(self.role + "-part", name, event.content_type)
+                tracker.extra = {
+                    "part_index": event.index,
+                    "part_path": list(event.path),
+                    "field_name": event.name,
+                    "wire_name": event.filename,
+                }
+                self._parts[event.index] = tracker
+            else:
+                tracker = self._parts.pop(event.index, None)
+                if tracker is not None:
+                    self.items.append(tracker.finish(complete=event.complete))
+        if self._multipart is not None:
+            for name, detail in self._multipart.anomalies:
+                self._builder.anomaly(name, detail)
+            self._multipart.anomalies.clear()
+
+    def gap(self, size: int) -> None:
+        self.wire_bytes += size
+        if self.raw is not None:
+            self.raw.gap(size)
+        if self._decoder is not None:
+            # A compressed stream cannot be decoded past a hole.
+            if self.decode_error is None:
+                self.decode_error = "gap in encoded body"
+            if self.main is not None:
+                self.main.gap(0)
+            return
+        if self.main is None:
+            self.main = self._tracker(self.role, self.name, self.declared)
+        self.main.gap(size)
+        for tracker in self._parts.values():
+            tracker.gap(size)
+
+    def _describe_decoder_failure(self) -> str:
+        assert self._decoder is not None
+        details = [f"{name}: {detail}" for name, detail in self._decoder.anomalies]
+        return "; ".join(details) or "content decoding failed"
+
+    def finish(self, *, complete: bool) -> list[ContentItem]:
+        if self._decoder is not None and self.decode_error is None:
+            self._decoded(self._decoder.finish())
+            if self._decoder.failed:
+                self.decode_error = self._describe_decoder_failure()
+            for name, detail in self._decoder.anomalies:
+                self._builder.anomaly(name, detail)
+        if self._multipart is not None:
+            self._parts_events(self._multipart.finish())
+            for tracker in self._parts.values():
+                self.items.append(tracker.finish(complete=False))
+            self._parts.clear()
+        items: list[ContentItem] = []
+        if self.main is not None:
+            if self._decoder is not None and self._decoder.truncated:
+                self.main.truncated = self.main.truncated or "decompression_limit"
+            items.append(self.main.finish(complete=complete, decode_error=self.decode_error))
+        if self.raw is not None:
+            items.append(self.raw.finish(complete=complete))
+        items.extend(self.items)
+        return items
+
+
+class _Exchange:
+    """One request and its response."""
+
+    __slots__ = (
+        "anomalies",
+        "first_frame",
+        "in_interim",
+        "interim",
+        "last_frame",
+        "req_body",
+        "req_complete",
+        "req_done",
+        "request",
+        "resp_body",
+        "resp_complete",
+        "resp_done",
+        "response",
+        "ts_first",
+        "ts_last",
+        "tx",
+    )
+
+    def __init__(self, tx: int, ts: int, frame: int) -> None:
+        self.tx = tx
+        self.request: RequestHead | None = None
+        self.response: ResponseHead | None = None
+        self.interim: list[int] = []
+        self.in_interim = False  # the last response head was a 1xx; its end is not the end
+        self.req_body: _Body | None = None
+        self.resp_body: _Body | None = None
+        self.req_done = False
+        self.resp_done = False
+        self.req_complete = False
+        self.resp_complete = False
+        self.ts_first = self.ts_last = ts
+        self.first_frame = self.last_frame = frame
+        self.anomalies: list[str] = []
+
+
+class HttpBuilder:
+    """Turns one flow's HTTP events into objects."""
+
+    def __init__(
+        self, flow: FlowRef, store: ContentStore, config: Config, source: SourceFactory
+    ) -> None:
+        self.flow = flow
+        self.store = store
+        self.config = config
+        self._source = source
+        self._open: dict[int, _Exchange] = {}
+        self._current: list[_Exchange | None] = [None, None]
+        self._last_anomaly_target: _Exchange | None = None
+
+    # -- events ---------------------------------------------------------------------
+
+    def on_event(self, event: Event, frame: int) -> list[ObjectRecord]:
+        """Take one event; return the objects it completed."""
+        if isinstance(event, BodyData):
+            ex = self._open.get(event.tx)
+            if ex is not None:
+                self._body(ex, event.direction).feed(event.data)
+                ex.ts_last = event.ts
+                ex.last_frame = frame
+            return []
+        if isinstance(event, RequestHead):
+            ex = self._exchange(event.tx, event.ts, frame)
+            ex.request = event
+            self._current[Direction.ORIG] = ex
+            return []
+        if isinstance(event, ResponseHead):
+            ex = self._exchange(event.tx, event.ts, frame)
+            self._current[Direction.RESP] = ex
+            ex.in_interim = event.interim
+            if event.interim:
+                ex.interim.append(event.status)
+            else:
+                ex.response = event
+            ex.ts_last = event.ts
+            ex.last_frame = frame
+            return []
+        if isinstance(event, BodyGap):
+            ex = self._open.get(event.tx)
+            if ex is not None:
+                self._body(ex, event.direction).gap(event.size)
+            return []
+        if isinstance(event, MessageEnd):
+            return self._message_end(event, frame)
+        if isinstance(event, Anomaly):
+            target = self._current[event.direction]
+            if target is not None and len(target.anomalies) < MAX_OBJECT_ANOMALIES:
+                target.anomalies.append(event.name)
+        return []
+
+    def anomaly(self, name: str, detail: str) -> None:
+        """An anomaly found while extracting content (decoders, multipart)."""
+        target = self._last_anomaly_target
+        if target is not None and len(target.anomalies) < MAX_OBJECT_ANOMALIES:
+            target.anomalies.append(name)
+
+    def close(self, ts: int) -> list[ObjectRecord]:
+        """The flow ended: every exchange still open becomes an object, marked incomplete."""
+        records = [self._finish(ex) for ex in list(self._open.values())]
+        self._open.clear()
+        return records
+
+    # -- internals ------------------------------------------------------------------
+
+    def _exchange(self, tx: int, ts: int, frame: int) -> _Exchange:
+        ex = self._open.get(tx)
+        if ex is None:
+            ex = self._open[tx] = _Exchange(tx, ts, frame)
+        return ex
+
+    def _body(self, ex: _Exchange, direction: Direction) -> _Body:
+        self._last_anomaly_target = ex
+        if direction == Direction.ORIG:
+            if ex.req_body is None:
+                headers = ex.request.headers if ex.request else ()
+                ex.req_body = _Body(self, "request-body", headers, None)
+            return ex.req_body
+        if ex.resp_body is None:
+            headers = ex.response.headers if ex.response else ()
+            ex.resp_body = _Body(self, "response-body", headers, self._response_name(ex))
+        return ex.resp_body
+
+    def _response_name(self, ex: _Exchange) -> str | None:
+        if ex.response is not None:
+            disposition = header(ex.response.headers, b"content-disposition")
+            if disposition:
+                name = content_disposition_filename(disposition)
+                if name:
+                    return safe_filename(name)
+        if ex.request is not None:
+            name = filename_from_uri(ex.request.target)
+            if name:
+                return safe_filename(name)
+        return None
+
+    def _message_end(self, event: MessageEnd, frame: int) -> list[ObjectRecord]:
+        ex = self._open.get(event.tx)
+        if ex is None:
+            return []
+        ex.ts_last = max(ex.ts_last, event.ts)
+        ex.last_frame = frame
+        if event.direction == Direction.RESP and ex.in_interim:
+            ex.in_interim = False
+            return []
+        if event.direction == Direction.ORIG:
+            ex.req_done = True
+            ex.req_complete = event.complete
+        else:
+            ex.resp_done = True
+            ex.resp_complete = event.complete
+        if ex.resp_done and (ex.req_done or ex.request is None):
+            del self._open[ex.tx]
+            return [self._finish(ex)]
+        return []
+
+    def _finish(self, ex: _Exchange) -> ObjectRecord:
+        self._last_anomaly_target = ex
+        contents: list[ContentItem] = []
+        if ex.req_body is not None:
+            contents.extend(ex.req_body.finish(complete=ex.req_complete))
+        if ex.resp_body is not None:
+            contents.extend(ex.resp_body.finish(complete=ex.resp_complete))
+        upload = any(c.role.startswith("request") for c in contents)
+        download = any(c.role.startswith("response") for c in contents)
+        direction = (
+            "both"
+            if upload and download
+            else "upload"
+            if upload
+            else "download"
+            if download
+            else "none"
+        )
+        complete = (
+            ex.request is not None
+            and ex.req_complete
+            and ex.response is not None
+            and ex.resp_complete
+        )
+        return ObjectRecord(
+            id=f"{self.flow.uid}-{ex.tx}",
+            kind="http",
+            protocol="http",
+            ts_first=ex.ts_first,
+            ts_last=ex.ts_last,
+            source=self._source(ex.first_frame, ex.last_frame),
+            flow=self.flow,
+            direction=direction,
+            complete=complete,
+            meta=self._meta(ex),
+            contents=tuple(contents),
+            anomalies=tuple(ex.anomalies),
+        )
+
+    def _meta(self, ex: _Exchange) -> dict[str, JsonValue]:
+        meta: dict[str, JsonValue] = {"tx": ex.tx}
+        req = ex.request
+        resp = ex.response
+        if req is not None:
+            host = header(req.headers, b"host")
+            target = text(req.target)
+            meta.update(
+                method=text(req.method),
+                uri=target,
+                version=text(req.version),
+                host=text(host) if host is not None else None,
+                url=self._url(target, host),
+                user_agent=_opt_text(header(req.headers, b"user-agent")),
+                referer=_opt_text(header(req.headers, b"referer")),
+                request_content_type=media_type(header(req.headers, b"content-type")),
+                cookie_names=list(
+                    cookie_names(header_values(req.headers, b"cookie"), set_cookie=False)
+                ),
+                request_headers=[[text(k), text(v)] for k, v in req.headers],
+                request_body_bytes=ex.req_body.wire_bytes if ex.req_body else 0,
+                request_complete=ex.req_complete,
+            )
+            range_header = header(req.headers, b"range")
+            if range_header is not None:
+                meta["range"] = text(range_header)
+        else:
+            meta.update(method=None, uri=None, host=None, url=None, request_complete=False)
+        if resp is not None:
+            meta.update(
+                status=resp.status,
+                reason=text(resp.reason),
+                response_version=text(resp.version),
+                response_content_type=media_type(header(resp.headers, b"content-type")),
+                content_encoding=parse_content_encoding(
+                    header_values(resp.headers, b"content-encoding")
+                ),
+                set_cookie_names=cookie_names(
+                    header_values(resp.headers, b"set-cookie"), set_cookie=True
+                ),
+                response_headers=[[text(k), text(v)] for k, v in resp.headers],
+                response_body_bytes=ex.resp_body.wire_bytes if ex.resp_body else 0,
+                response_complete=ex.resp_complete,
+            )
+            content_range = header(resp.headers, b"content-range")
+            if content_range is not None:
+                match = _CONTENT_RANGE.match(content_range)
+                if match:
+                    total = match.group(3)
+                    meta["content_range"] = {
+                        "start": int(match.group(1)),
+                        "end": int(match.group(2)),
+                        "total": None if total == b"*" else int(total),
+                    }
+                else:
+                    meta["content_range"] = {"raw": text(content_range)}
+        else:
+            meta.update(status=None, response_complete=False)
+        if ex.interim:
+            meta["interim_statuses"] = list(ex.interim)
+        return meta
+
+    @staticmethod
+    def _url(target: str, host: bytes | None) -> str | None:
+        if "://" in target:
+            return target
+        if host is None:
+            return None
+        if target.startswith("/"):
+            return f"http://{text(host)}{target}"
+        return None
+
+
+def _opt_text(value: bytes | None) -> str | None:
+    return None if value is None else text(value)

@@ -1,0 +1,309 @@
+"""The flow table: packets in, per-direction stream events out (sans-IO).
+
+Flows are keyed by the 5-tuple plus the encapsulation context (VLAN tags, tunnels), so
+equal addresses in different VLANs stay apart. The key is canonical (lower endpoint first)
+so both directions find the same entry with one dict lookup. Each flow remembers which of
+its two endpoints ("side 0" and "side 1", in order of first appearance) is the initiator:
+a SYN decides, a SYN-ACK decides the other way, and a flow whose start was not captured is
+marked ``mid_stream`` and may have its roles flipped later by protocol detection.
+
+Time comes only from packets: idle flows expire when packet time passes their deadline
+(Zeek's ``tcp_inactivity_timeout``, 5 minutes, and ``udp_inactivity_timeout``, 1 minute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from wiresift.config import Limits
+from wiresift.decode.packet import (
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    Decoded,
+)
+from wiresift.flow.tcp import TcpReassembler
+
+NS: Final = 1_000_000_000
+# Packet-time interval between two sweeps for idle flows.
+SWEEP_INTERVAL_NS: Final = NS
+# Ports below this are taken as the server's side of a flow whose start was not captured.
+EPHEMERAL_FLOOR: Final = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowConfig:
+    """Timeouts, in seconds of packet time."""
+
+    tcp_idle_timeout: int = 300
+    udp_idle_timeout: int = 60
+    # A closed connection's key is remembered this long, so that its last ACKs and
+    # retransmissions do not open a new, mid-stream flow.
+    closed_linger: int = 5
+
+
+class Flow:
+    """One connection or UDP conversation. Plain slots: one per flow, never per packet."""
+
+    __slots__ = (
+        "addr0",
+        "addr1",
+        "app",
+        "bytes0",
+        "bytes1",
+        "closed",
+        "encap",
+        "fin_mask",
+        "first_frame",
+        "first_ts",
+        "flipped",
+        "key",
+        "last_frame",
+        "last_ts",
+        "mid_stream",
+        "moved_ts",
+        "pkts0",
+        "pkts1",
+        "port0",
+        "port1",
+        "proto",
+        "reasm",
+        "syn_seq",
+        "uid",
+    )
+
+    def __init__(self, key: tuple[object, ...], uid: str, d: Decoded, ts: int, frame: int) -> None:
+        self.key = key
+        self.uid = uid
+        self.proto = d.proto
+        self.addr0 = d.src
+        self.port0 = d.sport
+        self.addr1 = d.dst
+        self.port1 = d.dport
+        self.encap = d.encap
+        self.first_ts = self.last_ts = self.moved_ts = ts
+        self.first_frame = self.last_frame = frame
+        self.pkts0 = self.pkts1 = self.bytes0 = self.bytes1 = 0
+        self.flipped = 0  # 1 when side 1 is the initiator
+        self.mid_stream = False
+        self.closed = False
+        self.fin_mask = 0  # bit per side: FIN seen
+        self.syn_seq: int | None = None
+        self.reasm: list[TcpReassembler] | None = None
+        self.app: object = None  # owned by the handler (detection/parser state)
+
+    @property
+    def orig(self) -> tuple[bytes, int]:
+        return (self.addr1, self.port1) if self.flipped else (self.addr0, self.port0)
+
+    @property
+    def resp(self) -> tuple[bytes, int]:
+        return (self.addr0, self.port0) if self.flipped else (self.addr1, self.port1)
+
+
+class FlowHandler(Protocol):
+    """Receives stream events. ``side`` is 0 or 1; direction is ``side ^ flow.flipped``."""
+
+    def flow_start(self, flow: Flow) -> None: ...
+
+    def stream_data(self, flow: Flow, side: int, data: bytes, ts: int) -> None: ...
+
+    def stream_gap(self, flow: Flow, side: int, size: int, ts: int) -> None: ...
+
+    def flow_end(self, flow: Flow, ts: int, reason: str) -> None: ...
+
+    def datagram(self, flow: Flow, side: int, data: bytes, ts: int) -> None: ...
+
+    def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None: ...
+
+
+class FlowTable:
+    """Finds the flow of each packet, runs TCP reassembly, expires idle flows."""
+
+    def __init__(self, handler: FlowHandler, limits: Limits, config: FlowConfig) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.config = config
+        self.flows: OrderedDict[tuple[object, ...], Flow] = OrderedDict()
+        self._closed: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._next_sweep = 0
+        self._count = 0
+        self.flows_total = 0
+        self.current_frame = 0
+        self._tcp_timeout = config.tcp_idle_timeout * NS
+        self._udp_timeout = config.udp_idle_timeout * NS
+        self._linger = config.closed_linger * NS
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+    # -- packets --------------------------------------------------------------------
+
+    def packet(self, d: Decoded, ts: int, frame: int) -> None:
+        """One decoded packet."""
+        proto = d.proto
+        if proto != IPPROTO_TCP and proto != IPPROTO_UDP:  # noqa: PLR1714 (hot path)
+            return
+        self.current_frame = frame
+        if ts >= self._next_sweep:
+            self.expire(ts)
+        src = d.src
+        dst = d.dst
+        sport = d.sport
+        dport = d.dport
+        if src < dst or (src == dst and sport < dport):
+            key = (src, sport, dst, dport, proto, d.encap)
+        else:
+            key = (dst, dport, src, sport, proto, d.encap)
+        flow = self.flows.get(key)
+        if proto == IPPROTO_UDP:
+            if flow is None:
+                flow = self._new_flow(key, d, ts, frame)
+            side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
+            self._touch(flow, key, side, len(d.payload), ts, frame)
+            self.handler.datagram(flow, side, d.payload, ts)
+            return
+        flags = d.flags
+        if flow is None:
+            if key in self._closed and not (flags & TCP_SYN and not flags & TCP_ACK):
+                return  # trailing packets of a connection already closed
+            flow = self._new_tcp(key, d, ts, frame)
+        side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
+        if flags & TCP_SYN:
+            if not flags & TCP_ACK and flow.syn_seq is not None and d.seq != flow.syn_seq:
+                # A new connection on the same ports (RFC 9293 s3.5: a SYN with a new ISN).
+                self._close(flow, ts, "port_reuse")
+                flow = self._new_tcp(key, d, ts, frame)
+                side = 0
+            self._reasm(flow)[side].syn(d.seq, ts)
+            if not flags & TCP_ACK:
+                flow.syn_seq = d.seq
+        payload = d.payload
+        self._touch(flow, key, side, len(payload), ts, frame)
+        reasm = flow.reasm
+        if reasm is None:
+            if not payload and not flags & (TCP_FIN | TCP_RST):
+                return
+            reasm = self._reasm(flow)
+        if flags & TCP_ACK:
+            reasm[1 - side].ack(d.ack, ts)
+        if payload:
+            reasm[side].segment(d.seq, payload, ts)
+        if flags & TCP_FIN:
+            reasm[side].fin(d.seq + len(payload), ts)
+            flow.fin_mask |= 1 << side
+            if flow.fin_mask == 3:
+                self._close(flow, ts, "fin")
+        elif flags & TCP_RST:
+            self._close(flow, ts, "rst")
+
+    def _touch(
+        self, flow: Flow, key: tuple[object, ...], side: int, size: int, ts: int, frame: int
+    ) -> None:
+        if side:
+            flow.pkts1 += 1
+            flow.bytes1 += size
+        else:
+            flow.pkts0 += 1
+            flow.bytes0 += size
+        flow.last_ts = ts
+        flow.last_frame = frame
+        if ts - flow.moved_ts > NS:
+            # Keep the table in rough order of activity (one-second granularity) so that
+            # the sweep only looks at the front.
+            self.flows.move_to_end(key)
+            flow.moved_ts = ts
+
+    def _new_flow(self, key: tuple[object, ...], d: Decoded, ts: int, frame: int) -> Flow:
+        self._count += 1
+        self.flows_total += 1
+        digest = hashlib.blake2b(repr((key, ts, self._count)).encode(), digest_size=5).hexdigest()
+        flow = Flow(key, f"W{digest}{self._count:x}", d, ts, frame)
+        self.flows[key] = flow
+        self._closed.pop(key, None)
+        self.handler.flow_start(flow)
+        return flow
+
+    def _new_tcp(self, key: tuple[object, ...], d: Decoded, ts: int, frame: int) -> Flow:
+        flow = self._new_flow(key, d, ts, frame)
+        flags = d.flags
+        if flags & TCP_SYN:
+            flow.flipped = 1 if flags & TCP_ACK else 0
+        else:
+            flow.mid_stream = True
+            # Without the handshake, guess the server by its port; detection may correct it.
+            if d.sport < EPHEMERAL_FLOOR <= d.dport:
+                flow.flipped = 1
+        return flow
+
+    def _reasm(self, flow: Flow) -> list[TcpReassembler]:
+        if flow.reasm is None:
+            flow.reasm = [self._make_reassembler(flow, 0), self._make_reassembler(flow, 1)]
+        return flow.reasm
+
+    def _make_reassembler(self, flow: Flow, side: int) -> TcpReassembler:
+        handler = self.handler
+
+        def on_data(data: bytes, ts: int) -> None:
+            handler.stream_data(flow, side, data, ts)
+
+        def on_gap(size: int, ts: int) -> None:
+            handler.stream_gap(flow, side, size, ts)
+
+        def on_anomaly(name: str, detail: str, ts: int) -> None:
+            handler.flow_anomaly(flow, name, detail, ts)
+
+        return TcpReassembler(
+            on_data,
+            on_gap,
+            on_anomaly,
+            max_ooo_bytes=self.limits.max_reassembly_ooo_bytes,
+            max_ooo_segments=self.limits.max_reassembly_ooo_segments,
+        )
+
+    # -- ending ---------------------------------------------------------------------
+
+    def _close(self, flow: Flow, ts: int, reason: str) -> None:
+        if flow.closed:
+            return
+        flow.closed = True
+        if flow.reasm is not None:
+            flow.reasm[0].finish(ts)
+            flow.reasm[1].finish(ts)
+        self.handler.flow_end(flow, ts, reason)
+        flow.reasm = None
+        if self.flows.get(flow.key) is flow:
+            del self.flows[flow.key]
+        if flow.proto == IPPROTO_TCP:
+            self._closed[flow.key] = ts
+            self._closed.move_to_end(flow.key)
+
+    def expire(self, now: int) -> None:
+        """End flows idle past their timeout, by packet time."""
+        self._next_sweep = now + SWEEP_INTERVAL_NS
+        flows = self.flows
+        while flows:
+            flow = next(iter(flows.values()))
+            timeout = self._tcp_timeout if flow.proto == IPPROTO_TCP else self._udp_timeout
+            if flow.last_ts + timeout > now:
+                break
+            self._close(flow, now, "timeout")
+        closed = self._closed
+        limit = now - self._linger
+        while closed:
+            key, when = next(iter(closed.items()))
+            if when > limit:
+                break
+            del closed[key]
+
+    def flush(self, ts: int) -> None:
+        """End every flow (end of input)."""
+        for flow in list(self.flows.values()):
+            self._close(flow, max(ts, flow.last_ts), "end_of_input")
+        self._closed.clear()

@@ -1,0 +1,157 @@
+"""ByteBuffer: the receive buffer of every line- or length-framed parser.
+
+Theory of operation: bytes are appended at the end and consumed from the front. Consuming
+deletes the front of a ``bytearray``, which CPython does in O(1) by moving the start of the
+array (bpo-19087); the live bytes are moved only when the array is reallocated, so the
+cost per byte stays amortised O(1). Searches remember how far they got (h11's
+``ReceiveBuffer`` does the same), so a line that arrives one byte at a time is scanned once
+in total, not once per byte.
+
+The buffer itself has no cap: the parser that owns it checks ``len()`` against its
+``Limits`` field after each ``push`` and decides what to drop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_LF: Final = b"\n"
+_CR: Final = 0x0D
+
+
+class ByteBuffer:
+    """A growable byte buffer with incremental line and pattern searches."""
+
+    __slots__ = ("_data", "_line_scan", "_until_scan", "last_line_bare_lf")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        # No LF exists in _data[:_line_scan]; the next line search starts there.
+        self._line_scan = 0
+        # No match of the last take_until pattern starts before _until_scan.
+        self._until_scan = 0
+        # Whether the line last returned by take_line ended in a bare LF (no CR).
+        self.last_line_bare_lf = False
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def push(self, data: bytes) -> None:
+        """Append ``data`` at the end."""
+        self._data += data
+
+    def _consume(self, n: int) -> None:
+        del self._data[:n]
+        self._line_scan = self._line_scan - n if self._line_scan > n else 0
+        self._until_scan = self._until_scan - n if self._until_scan > n else 0
+
+    def line_end(self, max_len: int) -> int:
+        """Offset just past the first LF if it lies within ``max_len`` bytes, else -1.
+
+        The search resumes where the previous one stopped, so repeated calls while a line
+        trickles in cost O(new bytes).
+        """
+        data = self._data
+        end = len(data)
+        if end > max_len:
+            end = max_len
+        index = data.find(_LF, self._line_scan, end)
+        if index < 0:
+            self._line_scan = end
+            return -1
+        self._line_scan = index
+        return index + 1
+
+    def take_line(self, max_len: int) -> bytes | None:
+        """Remove and return the next line without its CRLF or bare LF.
+
+        Returns None when no LF lies within the first ``max_len`` bytes; the caller tells
+        "need more" from "line too long" by comparing ``len(self)`` with ``max_len``.
+        ``last_line_bare_lf`` says whether the line ended in a bare LF.
+        """
+        end = self.line_end(max_len)
+        if end < 0:
+            return None
+        data = self._data
+        if end > 1 and data[end - 2] == _CR:
+            line = bytes(data[: end - 2])
+            self.last_line_bare_lf = False
+        else:
+            line = bytes(data[: end - 1])
+            self.last_line_bare_lf = True
+        self._consume(end)
+        return line
+
+    def take_until(self, pattern: re.Pattern[bytes], max_len: int, overlap: int) -> bytes | None:
+        """Remove and return the bytes up to the end of the first match of ``pattern``.
+
+        The match must end within ``max_len`` bytes, else None (as for ``take_line``).
+        ``overlap`` is the longest match minus one: a later search restarts that far back,
+        so a match split across two pushes is still found.
+        """
+        data = self._data
+        end = len(data)
+        if end > max_len:
+            end = max_len
+        match = pattern.search(data, self._until_scan, end)
+        if match is None:
+            self._until_scan = end - overlap if end > overlap else 0
+            return None
+        stop = match.end()
+        block = bytes(data[:stop])
+        self._consume(stop)
+        return block
+
+    def search(self, pattern: re.Pattern[bytes], start: int = 0) -> re.Match[bytes] | None:
+        """First match of ``pattern`` at or after ``start`` (nothing is consumed)."""
+        return pattern.search(self._data, start)
+
+    def startswith(self, prefix: bytes) -> bool:
+        """Whether the buffered bytes start with ``prefix``."""
+        return self._data.startswith(prefix)
+
+    def take_exact(self, n: int) -> bytes | None:
+        """Remove and return exactly ``n`` bytes, or None while fewer are buffered."""
+        if len(self._data) < n:
+            return None
+        block = bytes(self._data[:n])
+        self._consume(n)
+        return block
+
+    def take_upto(self, n: int) -> bytes:
+        """Remove and return up to ``n`` bytes: whatever is there (for streamed bodies)."""
+        data = self._data
+        if n >= len(data):
+            block = bytes(data)
+            data.clear()
+            self._line_scan = self._until_scan = 0
+            return block
+        block = bytes(data[:n])
+        self._consume(n)
+        return block
+
+    def take_all(self) -> bytes:
+        """Remove and return everything buffered."""
+        block = bytes(self._data)
+        self.clear()
+        return block
+
+    def peek(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the front, without consuming them."""
+        return bytes(self._data[:n])
+
+    def skip(self, n: int) -> None:
+        """Drop ``n`` bytes from the front (all of them if fewer are buffered)."""
+        if n >= len(self._data):
+            self.clear()
+        else:
+            self._consume(n)
+
+    def clear(self) -> None:
+        """Drop everything buffered."""
+        self._data.clear()
+        self._line_scan = self._until_scan = 0

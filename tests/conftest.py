@@ -1,0 +1,28 @@
+"""Shared fixtures: where the shared corpus lives, and how its absence is handled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = (REPO.parent / "shared" / "corpus").resolve()
+
+
+def corpus_path(*parts: str) -> Path:
+    """Path of a file in ../shared/corpus; skip (fail under CI=true) when the corpus is absent."""
+    path = CORPUS.joinpath(*parts)
+    if not CORPUS.is_dir():
+        reason = f"the shared corpus is not at {CORPUS}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (required under CI)")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The corpus root (skips outside CI when it is absent)."""
+    return corpus_path()
