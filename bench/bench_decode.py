@@ -93,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"decoded: {decoded} packets; counters {dict(sorted(decoder.counters.items()))}")
     print(f"anomalies: {dict(sorted(decoder.anomalies.items()))}")
     print(f"runs: {', '.join(f'{t:.3f}s' for t in times)}")
-    print(
-        f"median of {args.runs}: {count / median:,.0f} packets/s, "
-        f"{median / count * 1e6:.3f} µs per packet, "
-        f"{total_bytes * 8 / median / 1e6:,.0f} Mbit/s"
-    )
+    for label, seconds in ((f"median of {args.runs}", median), ("best run", min(times))):
+        print(
+            f"{label}: {count / seconds:,.0f} packets/s, "
+            f"{seconds / count * 1e6:.3f} µs per packet, "
+            f"{total_bytes * 8 / seconds / 1e6:,.0f} Mbit/s"
+        )
     return 0
 
 

@@ -7,10 +7,12 @@ decoder ends the walk; a key with no entry goes to its namespace's ``FALLBACK`` 
 link type, non-IP EtherType, "other" IP protocol). Tunnels (GRE, VXLAN, MPLS, PPPoE) are new
 entries, as IP-in-IP already is.
 
-Most traffic is Ethernet / IPv4 (no options, not fragmented) / TCP or UDP, so ``decode``
-first tries that path in a few precompiled ``struct`` reads; any packet the fast path does
-not fully accept (VLAN, options, truncation, a bad field) takes the table walk, which
-decides it and records anomalies. Both give identical results.
+Most traffic is IPv4 without options or IPv6 without extension headers, unfragmented,
+carrying TCP or UDP, behind Ethernet (perhaps one VLAN tag), a Linux cooked header or no
+link header. ``decode`` first tries that shape with one precompiled ``struct`` read of the
+IP and transport headers. Any packet it does not fully accept (options, extension headers,
+stacked tags, truncation, any bad field) takes the table walk, which decides it and records
+anomalies. Both give identical results (the tests compare them).
 
 Nothing here raises on bad input: a malformed header is a named anomaly (``anomalies``,
 ``take_new_anomalies``) and the packet yields None. Anomaly names: ethernet_truncated,
@@ -60,7 +62,7 @@ from wiresift.decode.ipv6 import NH_AH, NH_NO_NEXT, decode_ipv6
 from wiresift.decode.null import ENCAP_NULL, decode_loop, decode_null
 from wiresift.decode.packet import IPPROTO_TCP, IPPROTO_UDP, Decoded
 from wiresift.decode.raw import ENCAP_RAW, decode_raw
-from wiresift.decode.sll import ENCAP_SLL, ENCAP_SLL2, decode_sll, decode_sll2
+from wiresift.decode.sll import ARPHRD_NETLINK, ENCAP_SLL, ENCAP_SLL2, decode_sll, decode_sll2
 from wiresift.decode.transport import (
     decode_ip_other,
     decode_no_next_header,
@@ -72,6 +74,7 @@ from wiresift.decode.walk import (
     STOP,
     DecodeLimits,
     Decoder,
+    EncapNode,
     Layer,
     Walk,
     decode_unknown_linktype,
@@ -130,16 +133,43 @@ FALLBACK: Final[Mapping[Layer, Decoder]] = MappingProxyType(
 # packets all share one tuple object.
 _LINK_ENCAPS: Final = (ENCAP_ETH, ENCAP_SLL, ENCAP_SLL2, ENCAP_RAW, ENCAP_NULL)
 
-# The fast path reads, from offset 12 of an Ethernet frame: EtherType; IPv4 version/IHL,
-# total length, flags/fragment offset, protocol, addresses; TCP ports, sequence, ack, data
-# offset and flags (for UDP, "sequence" holds length and checksum).
-_ETHER_IPV4_L4: Final = struct.Struct("!HBxH2xHxB2x4s4sHHIIBB")
-_FAST_MIN_LEN: Final = 54  # Ethernet 14 + IPv4 20 + TCP 20
-_FAST_IPV4_AT: Final = 14
-_FAST_L4_AT: Final = 34
-_FAST_IPV4_NO_OPTIONS: Final = 0x45
-_FAST_FRAGMENT_MASK: Final = 0x3FFF
+# The table entries the fast path stands for; it is used only while they are unchanged.
+_FAST_COVERS: Final = (
+    (Layer.LINKTYPE, LINKTYPE_ETHERNET),
+    (Layer.LINKTYPE, LINKTYPE_LINUX_SLL),
+    (Layer.LINKTYPE, LINKTYPE_LINUX_SLL2),
+    (Layer.LINKTYPE, LINKTYPE_RAW),
+    (Layer.ETHERTYPE, ETHERTYPE_VLAN),
+    (Layer.ETHERTYPE, ETHERTYPE_IPV4),
+    (Layer.ETHERTYPE, ETHERTYPE_IPV6),
+    (Layer.IPPROTO, IPPROTO_TCP),
+    (Layer.IPPROTO, IPPROTO_UDP),
+)
+
+# One read at the start of the IP header gets, for IPv4: version/IHL, total length,
+# flags/fragment offset, protocol, addresses; for IPv6: version/class, payload length, next
+# header, addresses. Both then get the TCP ports, sequence, ack, data offset and flags (for
+# UDP, "sequence" holds the length and the checksum).
+_IPV4_L4: Final = struct.Struct("!BxH2xHxB2x4s4sHHIIBB")
+_IPV6_L4: Final = struct.Struct("!BxxxHBx16s16sHHIIBB")
+_VLAN_TAG: Final = struct.Struct("!HH")
+_SLL_FIELDS: Final = struct.Struct("!2xH10xH")  # ARPHRD type, protocol
+_SLL2_FIELDS: Final = struct.Struct("!H6xH")  # protocol, ARPHRD type
+_ETHERNET_LEN: Final = 14
+_VLAN_TAGGED_LEN: Final = 18
+_SLL_LEN: Final = 16
+_SLL2_LEN: Final = 20
+_FAST_ETHERNET_MIN_LEN: Final = 54  # Ethernet 14 + IPv4 20 + TCP 20
+_FAST_IPV4_NEEDS: Final = 40  # IPv4 20 + TCP 20 (a UDP header fits in what TCP needs)
+_FAST_IPV6_NEEDS: Final = 60  # IPv6 40 + TCP 20
+_IPV4_HEADER_LEN: Final = 20
+_IPV6_HEADER_LEN: Final = 40
+_TCP_HEADER_LEN: Final = 20
 _UDP_HEADER_LEN: Final = 8
+_IPV4_NO_OPTIONS: Final = 0x45
+_IPV4_FRAGMENT_MASK: Final = 0x3FFF  # MF and fragment offset
+_VLAN_ID_MASK: Final = 0x0FFF
+_FAST_MAX_STEPS: Final = 4  # Ethernet, VLAN, IP, transport
 _tuple_new: Final = tuple.__new__
 
 
@@ -162,36 +192,35 @@ class PacketDecoder:
         self._walk = Walk(self.limits)
         for encap in _LINK_ENCAPS:
             self._walk.seed(encap[0], encap)
+        # VLAN-tagged Ethernet encaps by VLAN id, shared with the walk (it fills them in).
+        self._eth_children: dict[object, EncapNode] = self._walk.root.children["eth"].children
         self._tables: list[dict[int, Decoder]] = [{} for _ in Layer]
         for (layer, key), decoder in dispatch.items():
             self._tables[layer][key] = decoder
         self._fallbacks: list[Decoder] = [fallback[layer] for layer in Layer]
         self._steps = range(self.limits.max_layers)
         self.anomalies: Counter[str] = self._walk.anomalies
-        # The fast path is only valid while the table holds the decoders it stands for.
+        # The fast path stands for a walk of at most 4 steps through one VLAN tag.
         self._fast = (
-            dispatch.get((Layer.LINKTYPE, LINKTYPE_ETHERNET)) is decode_ethernet
-            and dispatch.get((Layer.ETHERTYPE, ETHERTYPE_IPV4)) is decode_ipv4
-            and dispatch.get((Layer.IPPROTO, IPPROTO_TCP)) is decode_tcp
-            and dispatch.get((Layer.IPPROTO, IPPROTO_UDP)) is decode_udp
+            all(dispatch.get(key) is DISPATCH[key] for key in _FAST_COVERS)
+            and self.limits.max_layers >= _FAST_MAX_STEPS
+            and self.limits.max_vlan_tags >= 1
         )
-        # Fast-path packet counts, folded into the counters when they are read.
-        self._fast_tcp = 0
-        self._fast_udp = 0
+        # Packets decoded by the fast path, by (IP version, transport); see counters.
+        self._fast_ipv4_tcp = 0
+        self._fast_ipv4_udp = 0
+        self._fast_ipv6_tcp = 0
+        self._fast_ipv6_udp = 0
 
     @property
     def counters(self) -> Counter[str]:
-        """Counts of what was seen, by name (one live Counter, brought up to date on read)."""
-        counters = self._walk.counters
-        if self._fast_tcp:
-            counters["ipv4"] += self._fast_tcp
-            counters["tcp"] += self._fast_tcp
-            self._fast_tcp = 0
-        if self._fast_udp:
-            counters["ipv4"] += self._fast_udp
-            counters["udp"] += self._fast_udp
-            self._fast_udp = 0
-        return counters
+        """Counts of what was seen, by name (a snapshot taken when read)."""
+        counters = Counter({name: n for name, n in self._walk.counts.items() if n})
+        counters["ipv4"] += self._fast_ipv4_tcp + self._fast_ipv4_udp
+        counters["ipv6"] += self._fast_ipv6_tcp + self._fast_ipv6_udp
+        counters["tcp"] += self._fast_ipv4_tcp + self._fast_ipv6_tcp
+        counters["udp"] += self._fast_ipv4_udp + self._fast_ipv6_udp
+        return +counters
 
     def take_new_anomalies(self) -> list[tuple[str, str]]:
         """(name, detail) of the anomalies since the last call, at most
@@ -205,12 +234,103 @@ class PacketDecoder:
 
     def decode(self, linktype: int, data: bytes) -> Decoded | None:
         """Decode one captured packet; None when it carries nothing for the flow table."""
-        if linktype == LINKTYPE_ETHERNET and len(data) >= _FAST_MIN_LEN and self._fast:
+        size = len(data)
+        # Link layer of the fast path: where IP starts, its EtherType, the encapsulation.
+        if linktype == LINKTYPE_ETHERNET and size >= _FAST_ETHERNET_MIN_LEN and self._fast:
+            ethertype = data[12] << 8 | data[13]
+            ip_at = _ETHERNET_LEN
+            encap: tuple[str, ...] = ENCAP_ETH
+            if ethertype == ETHERTYPE_VLAN:
+                tci, ethertype = _VLAN_TAG.unpack_from(data, _ETHERNET_LEN)
+                ip_at = _VLAN_TAGGED_LEN
+                if tci & _VLAN_ID_MASK:
+                    node = self._eth_children.get(tci & _VLAN_ID_MASK)
+                    if node is None:  # first packet of this VLAN: the walk interns it
+                        return self._decode_walk(linktype, data)
+                    encap = node.encap
+        elif linktype == LINKTYPE_LINUX_SLL and size >= _SLL_LEN and self._fast:
+            hatype, ethertype = _SLL_FIELDS.unpack_from(data)
+            if hatype == ARPHRD_NETLINK:
+                return self._decode_walk(linktype, data)
+            ip_at = _SLL_LEN
+            encap = ENCAP_SLL
+        elif linktype == LINKTYPE_LINUX_SLL2 and size >= _SLL2_LEN and self._fast:
+            ethertype, hatype = _SLL2_FIELDS.unpack_from(data)
+            if hatype == ARPHRD_NETLINK:
+                return self._decode_walk(linktype, data)
+            ip_at = _SLL2_LEN
+            encap = ENCAP_SLL2
+        elif linktype == LINKTYPE_RAW and size and self._fast:
+            version = data[0] >> 4
+            ethertype = ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6 if version == 6 else 0
+            ip_at = 0
+            encap = ENCAP_RAW
+        else:
+            return self._decode_walk(linktype, data)
+
+        if ethertype == ETHERTYPE_IPV4:
+            if size >= ip_at + _FAST_IPV4_NEEDS:
+                (
+                    version_ihl,
+                    total_length,
+                    flags_offset,
+                    proto,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    data_offset,
+                    flags,
+                ) = _IPV4_L4.unpack_from(data, ip_at)
+                if version_ihl == _IPV4_NO_OPTIONS and not flags_offset & _IPV4_FRAGMENT_MASK:
+                    l4_at = ip_at + _IPV4_HEADER_LEN
+                    end = ip_at + total_length
+                    if proto == IPPROTO_TCP:
+                        payload_at = l4_at + (data_offset >> 4) * 4
+                        if l4_at + _TCP_HEADER_LEN <= payload_at <= end <= size:
+                            self._fast_ipv4_tcp += 1
+                            return _tuple_new(
+                                Decoded,
+                                (
+                                    src,
+                                    dst,
+                                    IPPROTO_TCP,
+                                    sport,
+                                    dport,
+                                    flags,
+                                    seq,
+                                    ack,
+                                    data[payload_at:end],
+                                    encap,
+                                    False,
+                                ),
+                            )
+                    elif proto == IPPROTO_UDP:
+                        udp_end = l4_at + (seq >> 16)
+                        if l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size:
+                            self._fast_ipv4_udp += 1
+                            return _tuple_new(
+                                Decoded,
+                                (
+                                    src,
+                                    dst,
+                                    IPPROTO_UDP,
+                                    sport,
+                                    dport,
+                                    0,
+                                    0,
+                                    0,
+                                    data[l4_at + _UDP_HEADER_LEN : udp_end],
+                                    encap,
+                                    False,
+                                ),
+                            )
+        elif ethertype == ETHERTYPE_IPV6 and size >= ip_at + _FAST_IPV6_NEEDS:
             (
-                ethertype,
-                version_ihl,
-                total_length,
-                flags_offset,
+                version_class,
+                payload_length,
                 proto,
                 src,
                 dst,
@@ -220,17 +340,14 @@ class PacketDecoder:
                 ack,
                 data_offset,
                 flags,
-            ) = _ETHER_IPV4_L4.unpack_from(data, 12)
-            if (
-                ethertype == ETHERTYPE_IPV4
-                and version_ihl == _FAST_IPV4_NO_OPTIONS
-                and not flags_offset & _FAST_FRAGMENT_MASK
-            ):
-                end = _FAST_IPV4_AT + total_length
+            ) = _IPV6_L4.unpack_from(data, ip_at)
+            if version_class >> 4 == 6:
+                l4_at = ip_at + _IPV6_HEADER_LEN
+                end = l4_at + payload_length
                 if proto == IPPROTO_TCP:
-                    payload_at = _FAST_L4_AT + (data_offset >> 4) * 4
-                    if _FAST_MIN_LEN <= payload_at <= end <= len(data):
-                        self._fast_tcp += 1
+                    payload_at = l4_at + (data_offset >> 4) * 4
+                    if l4_at + _TCP_HEADER_LEN <= payload_at <= end <= size:
+                        self._fast_ipv6_tcp += 1
                         return _tuple_new(
                             Decoded,
                             (
@@ -243,14 +360,14 @@ class PacketDecoder:
                                 seq,
                                 ack,
                                 data[payload_at:end],
-                                ENCAP_ETH,
+                                encap,
                                 False,
                             ),
                         )
                 elif proto == IPPROTO_UDP:
-                    udp_end = _FAST_L4_AT + (seq >> 16)
-                    if _FAST_L4_AT + _UDP_HEADER_LEN <= udp_end <= end <= len(data):
-                        self._fast_udp += 1
+                    udp_end = l4_at + (seq >> 16)
+                    if l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size:
+                        self._fast_ipv6_udp += 1
                         return _tuple_new(
                             Decoded,
                             (
@@ -262,8 +379,8 @@ class PacketDecoder:
                                 0,
                                 0,
                                 0,
-                                data[_FAST_L4_AT + _UDP_HEADER_LEN : udp_end],
-                                ENCAP_ETH,
+                                data[l4_at + _UDP_HEADER_LEN : udp_end],
+                                encap,
                                 False,
                             ),
                         )
@@ -272,12 +389,21 @@ class PacketDecoder:
     def _decode_walk(self, linktype: int, data: bytes) -> Decoded | None:
         """Follow the dispatch table from the link layer to the end of the walk."""
         walk = self._walk
-        walk.reset(linktype, data)
+        # Start the walk at the link layer (every packet the fast path leaves comes here).
+        walk.data = data
+        walk.ns = Layer.LINKTYPE
+        walk.key = linktype
+        walk.node = walk.root
+        walk.truncated = False
+        walk.result = None
+        walk.vlan_tags = 0
+        walk.tunnels = 0
         tables = self._tables
         fallbacks = self._fallbacks
         offset = 0
         for _ in self._steps:
-            decoder = tables[walk.ns].get(walk.key) or fallbacks[walk.ns]
+            namespace = walk.ns
+            decoder = tables[namespace].get(walk.key) or fallbacks[namespace]
             offset = decoder(walk, walk.data, offset)
             if offset == STOP:
                 return walk.result

@@ -55,7 +55,7 @@ def decode_ipv4(walk: Walk, data: bytes, offset: int) -> int:
     walk.ip_end = end
     walk.src = src
     walk.dst = dst
-    walk.counters["ipv4"] += 1
+    walk.counts["ipv4"] += 1
     if flags_offset & (IPV4_MF | IPV4_OFFSET_MASK):
         return walk.fragment(
             proto,

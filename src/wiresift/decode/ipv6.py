@@ -63,7 +63,7 @@ def decode_ipv6(walk: Walk, data: bytes, offset: int) -> int:
     walk.ip_end = end
     walk.src = src
     walk.dst = dst
-    walk.counters["ipv6"] += 1
+    walk.counts["ipv6"] += 1
     extensions = 0
     while next_header in EXTENSION_HEADERS:
         extensions += 1

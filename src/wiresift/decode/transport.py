@@ -40,7 +40,7 @@ def decode_tcp(walk: Walk, data: bytes, offset: int) -> int:
         return walk.anomaly(
             "tcp_bad_data_offset", f"header {header_len} > segment {walk.ip_wire_end - offset}"
         )
-    walk.counters["tcp"] += 1
+    walk.counts["tcp"] += 1
     return walk.finish(IPPROTO_TCP, sport, dport, flags, seq, ack, data[offset + header_len : end])
 
 
@@ -60,13 +60,13 @@ def decode_udp(walk: Walk, data: bytes, offset: int) -> int:
         walk.truncated = False
     elif udp_end > walk.ip_wire_end:
         walk.anomaly("udp_length_mismatch", f"length {length} > IP payload {end - offset}")
-    walk.counters["udp"] += 1
+    walk.counts["udp"] += 1
     return walk.finish(IPPROTO_UDP, sport, dport, 0, 0, 0, data[offset + UDP_HEADER_LEN : end])
 
 
 def decode_ip_other(walk: Walk, data: bytes, offset: int) -> int:
     """Fallback of the IPPROTO namespace: Decoded with zero ports and the IP payload."""
-    walk.counters[_OTHER_COUNTER.get(walk.key, "ip_other")] += 1
+    walk.counts[_OTHER_COUNTER.get(walk.key, "ip_other")] += 1
     return walk.finish(walk.key, 0, 0, 0, 0, 0, data[offset : walk.ip_end])
 
 

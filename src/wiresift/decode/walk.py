@@ -26,6 +26,25 @@ from wiresift.decode.packet import Decoded
 
 STOP: Final = -1
 
+# Counter names bumped on the packet path; they exist from the start so "+= 1" needs no
+# default.
+COMMON_COUNTS: Final = (
+    "ipv4",
+    "ipv6",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "ip_other",
+    "non_ip",
+    "fragment",
+    "esp",
+    "no_next_header",
+)
+
+# Building a NamedTuple through tuple.__new__ skips its Python-level __new__ (half the cost).
+_tuple_new: Final = tuple.__new__
+
 
 class Layer(enum.IntEnum):
     """Namespaces of the dispatch table: what the key of the next header means."""
@@ -57,23 +76,34 @@ class DecodeLimits:
     max_unknown_linktypes: int = 64
 
 
+class EncapNode:
+    """One interned encapsulation tuple, and the nodes one item longer, by item key."""
+
+    __slots__ = ("children", "encap")
+
+    def __init__(self, encap: tuple[str, ...]) -> None:
+        self.encap = encap
+        self.children: dict[object, EncapNode] = {}
+
+
 class Walk:
     """Mutable state of one packet's walk; one instance per decoder, reset per packet."""
 
     __slots__ = (
-        "_encaps",
+        "_interned",
         "anomalies",
-        "counters",
+        "counts",
         "data",
         "dst",
-        "encap",
         "ip_end",
         "ip_wire_end",
         "key",
         "limits",
         "new_anomalies",
+        "node",
         "ns",
         "result",
+        "root",
         "src",
         "truncated",
         "tunnels",
@@ -83,16 +113,19 @@ class Walk:
     def __init__(self, limits: DecodeLimits) -> None:
         self.limits = limits
         self.anomalies: Counter[str] = Counter()
-        self.counters: Counter[str] = Counter()
+        # Plain dict rather than Counter: an exact dict's "+= 1" is 3x faster here.
+        self.counts: dict[str, int] = dict.fromkeys(COMMON_COUNTS, 0)
         self.new_anomalies: list[tuple[str, str]] = []
-        # (outer encap, item or key) -> interned encap tuple; see push().
-        self._encaps: dict[tuple[object, ...], tuple[str, ...]] = {}
+        # Interned encapsulation tuples as a tree: the walk moves from the root (no
+        # encapsulation) one item per push, so building the tuple costs one dict lookup.
+        self.root = EncapNode(())
+        self._interned = 0
         # The buffer being decoded; a decoder may replace it (an inner datagram cut to the
         # outer IP length, later a reassembled datagram) and return an offset into it.
         self.data = b""
         self.ns = Layer.LINKTYPE
         self.key = 0
-        self.encap: tuple[str, ...] = ()
+        self.node = self.root
         # Packed addresses of the innermost IP header seen so far.
         self.src = b""
         self.dst = b""
@@ -105,17 +138,6 @@ class Walk:
         self.vlan_tags = 0
         self.tunnels = 0
 
-    def reset(self, linktype: int, data: bytes) -> None:
-        """Start the walk of a new packet at its link layer."""
-        self.data = data
-        self.ns = Layer.LINKTYPE
-        self.key = linktype
-        self.encap = ()
-        self.truncated = False
-        self.result = None
-        self.vlan_tags = 0
-        self.tunnels = 0
-
     def anomaly(self, name: str, detail: str = "") -> int:
         """Record a named anomaly of this packet; returns STOP so decoders can end with it."""
         self.anomalies[name] += 1
@@ -125,46 +147,42 @@ class Walk:
 
     def count(self, name: str) -> int:
         """Count a packet that carries nothing for the flow table; returns STOP."""
-        self.counters[name] += 1
+        counts = self.counts
+        counts[name] = counts.get(name, 0) + 1
         return STOP
 
     def push(self, item: str) -> None:
-        """Append an encapsulation item, reusing one interned tuple per distinct result."""
-        key = (self.encap, item)
-        encap = self._encaps.get(key)
-        if encap is None:
-            encap = (*self.encap, item)
-            self._intern(key, encap)
-        self.encap = encap
+        """Append an encapsulation item (the same tuple object each time it recurs)."""
+        node = self.node.children.get(item)
+        self.node = node if node is not None else self._child(item, item)
 
     def push_vlan(self, vlan_id: int) -> None:
         """Append ``vlan:<id>`` without building the string once it was seen."""
-        key = (self.encap, vlan_id)
-        encap = self._encaps.get(key)
-        if encap is None:
-            encap = (*self.encap, f"vlan:{vlan_id}")
-            self._intern(key, encap)
-        self.encap = encap
+        node = self.node.children.get(vlan_id)
+        self.node = node if node is not None else self._child(vlan_id, f"vlan:{vlan_id}")
 
     def push_tunnel(self, kind: str, a: bytes, b: bytes) -> None:
         """Append ``<kind>:<lower address>-<higher address>``: endpoints are sorted so both
         directions of a tunnel give the same item."""
         low, high = (a, b) if a <= b else (b, a)
-        key = (self.encap, kind, low, high)
-        encap = self._encaps.get(key)
-        if encap is None:
+        key = (kind, low, high)
+        node = self.node.children.get(key)
+        if node is None:
             item = f"{kind}:{ipaddress.ip_address(low)}-{ipaddress.ip_address(high)}"
-            encap = (*self.encap, item)
-            self._intern(key, encap)
-        self.encap = encap
+            node = self._child(key, item)
+        self.node = node
 
-    def _intern(self, key: tuple[object, ...], encap: tuple[str, ...]) -> None:
-        if len(self._encaps) < self.limits.max_interned_encaps:
-            self._encaps[key] = encap
+    def _child(self, key: object, item: str) -> EncapNode:
+        """A node one item deeper, interned until ``max_interned_encaps`` nodes exist."""
+        node = EncapNode((*self.node.encap, item))
+        if self._interned < self.limits.max_interned_encaps:
+            self.node.children[key] = node
+            self._interned += 1
+        return node
 
     def seed(self, item: str, encap: tuple[str, ...]) -> None:
-        """Make push(item) on an empty encap return the given constant tuple."""
-        self._encaps[((), item)] = encap
+        """Make push(item) at the start of a walk give the constant tuple ``encap``."""
+        self.root.children[item] = EncapNode(encap)
 
     def fragment(self, proto: int, ident: int, offset: int, more: bool, payload_at: int) -> int:
         """An IP fragment (RFC 791 s2.3; RFC 8200 s4.5) of the datagram from src to dst.
@@ -177,22 +195,25 @@ class Walk:
         del proto, ident, offset, more, payload_at
         return self.count("fragment")
 
-    def finish(  # noqa: PLR0917 - the Decoded fields, in order
+    def finish(
         self, proto: int, sport: int, dport: int, flags: int, seq: int, ack: int, payload: bytes
     ) -> int:
         """End the walk with a Decoded for the innermost IP datagram; returns STOP."""
-        self.result = Decoded(
-            self.src,
-            self.dst,
-            proto,
-            sport,
-            dport,
-            flags,
-            seq,
-            ack,
-            payload,
-            self.encap,
-            self.truncated,
+        self.result = _tuple_new(
+            Decoded,
+            (
+                self.src,
+                self.dst,
+                proto,
+                sport,
+                dport,
+                flags,
+                seq,
+                ack,
+                payload,
+                self.node.encap,
+                self.truncated,
+            ),
         )
         return STOP
 
@@ -205,8 +226,8 @@ def decode_unknown_linktype(walk: Walk, data: bytes, offset: int) -> int:
     """Fallback of the LINKTYPE namespace: count per link type, one anomaly per link type."""
     del data, offset
     name = f"unknown_linktype:{walk.key}"
-    if name not in walk.counters:
-        unknown = sum(1 for seen in walk.counters if seen.startswith("unknown_linktype:"))
+    if name not in walk.counts:
+        unknown = sum(1 for seen in walk.counts if seen.startswith("unknown_linktype:"))
         if unknown >= walk.limits.max_unknown_linktypes:
             return walk.count("unknown_linktype:other")
         walk.anomaly("unknown_linktype", str(walk.key))

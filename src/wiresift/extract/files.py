@@ -15,6 +15,15 @@ from wiresift.model import ContentItem, Gap, JsonValue
 
 # Bytes kept from the start of a content for media-type sniffing.
 SNIFF_BYTES: Final = 512
+# Zero bytes hashed per update when filling a gap (bounded temporary allocation).
+_ZERO_BLOCK: Final = bytes(1 << 16)
+
+
+def _hash_zeros(digest: hashlib._Hash, size: int) -> None:
+    while size > 0:
+        step = min(size, len(_ZERO_BLOCK))
+        digest.update(_ZERO_BLOCK[:step] if step < len(_ZERO_BLOCK) else _ZERO_BLOCK)
+        size -= step
 
 
 class ContentWriter(Protocol):
@@ -59,6 +68,7 @@ class ContentTracker:
     """Follows one content item from its first byte to its end."""
 
     __slots__ = (
+        "_filled",
         "_head",
         "_md5",
         "_sha256",
@@ -88,6 +98,9 @@ class ContentTracker:
         self._writer = writer
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5()
+        # Hash of the content with holes filled by zero bytes, started at the first hole:
+        # the convention of Zeek's file extraction, which writes each byte at its offset.
+        self._filled: hashlib._Hash | None = None
         self._head = b""
         self.role = role
         self.name = name
@@ -119,6 +132,8 @@ class ContentTracker:
             self._head += data[: SNIFF_BYTES - len(self._head)]
         self._sha256.update(data)
         self._md5.update(data)
+        if self._filled is not None:
+            self._filled.update(data)
         self._writer.write(data)
         self.stored += size
 
@@ -128,10 +143,35 @@ class ContentTracker:
             return
         self.gaps.append(Gap(offset=self.offset, size=size))
         self.offset += size
+        if self.truncated is None:
+            if self._filled is None:
+                self._filled = self._sha256.copy()
+            _hash_zeros(self._filled, size)
 
-    def finish(self, *, complete: bool, decode_error: str | None = None) -> ContentItem:
-        """Close the content and describe it."""
+    def finish(
+        self,
+        *,
+        complete: bool,
+        decode_error: str | None = None,
+        expected_size: int | None = None,
+    ) -> ContentItem:
+        """Close the content and describe it.
+
+        ``expected_size`` is the length the protocol announced (HTTP Content-Length): a
+        content that ended short of it has its missing tail counted like a gap in the
+        zero-filled hash.
+        """
         sha256 = self._sha256.hexdigest()
+        extra = dict(self.extra)
+        missing = 0
+        if expected_size is not None and self.truncated is None:
+            missing = max(0, expected_size - self.offset)
+            extra["expected_size"] = expected_size
+        if (self.gaps or missing) and self.truncated is None:
+            if self._filled is None:
+                self._filled = self._sha256.copy()
+            _hash_zeros(self._filled, missing)
+            extra["filled_sha256"] = self._filled.hexdigest()
         path = self._writer.commit(sha256)
         return ContentItem(
             role=self.role,
@@ -142,12 +182,12 @@ class ContentTracker:
             md5=self._md5.hexdigest(),
             media_type=sniff_media_type(self._head),
             declared_type=self.declared_type,
-            complete=complete and not self.gaps and self.truncated is None,
+            complete=complete and not self.gaps and not missing and self.truncated is None,
             gaps=tuple(self.gaps),
             truncated=self.truncated,
             encodings=self.encodings,
             decode_error=decode_error,
-            extra=self.extra,
+            extra=extra,
         )
 
     def abandon(self) -> None:

@@ -76,6 +76,18 @@ def cookie_names(values: list[bytes], *, set_cookie: bool) -> list[str]:
     return names
 
 
+def content_length(headers: Headers) -> int | None:
+    """The Content-Length of a message that is not chunked (RFC 9112 s6.3), or None."""
+    for key, value in headers:
+        if key.lower() == b"transfer-encoding":
+            return None
+    value = header(headers, b"content-length")
+    if value is None:
+        return None
+    value = value.split(b",", 1)[0].strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 def media_type(value: bytes | None) -> str | None:
     """The media type of a Content-Type value, lower-cased, without parameters."""
     if not value:
@@ -95,6 +107,7 @@ class _Body:
         "declared",
         "decode_error",
         "encodings",
+        "expected",
         "items",
         "main",
         "name",
@@ -115,6 +128,7 @@ class _Body:
         self.name = name
         content_type = header(headers, b"content-type")
         self.declared = media_type(content_type)
+        self.expected = content_length(headers)
         limits = builder.config.limits
         self.encodings = [
             e
@@ -249,9 +263,15 @@ class _Body:
         if self.main is not None:
             if self._decoder is not None and self._decoder.truncated:
                 self.main.truncated = self.main.truncated or "decompression_limit"
-            items.append(self.main.finish(complete=complete, decode_error=self.decode_error))
+            items.append(
+                self.main.finish(
+                    complete=complete,
+                    decode_error=self.decode_error,
+                    expected_size=None if self._decoder is not None else self.expected,
+                )
+            )
         if self.raw is not None:
-            items.append(self.raw.finish(complete=complete))
+            items.append(self.raw.finish(complete=complete, expected_size=self.expected))
         items.extend(self.items)
         return items
 
@@ -437,6 +457,7 @@ class HttpBuilder:
             and ex.req_complete
             and ex.response is not None
             and ex.resp_complete
+            and all(c.complete for c in contents)
         )
         return ObjectRecord(
             id=f"{self.flow.uid}-{ex.tx}",

@@ -23,14 +23,14 @@ _CR: Final = 0x0D
 class ByteBuffer:
     """A growable byte buffer with incremental line and pattern searches."""
 
-    __slots__ = ("_data", "_line_scan", "_until_scan", "last_line_bare_lf")
+    __slots__ = ("_block_scan", "_data", "_line_scan", "last_line_bare_lf")
 
     def __init__(self) -> None:
         self._data = bytearray()
         # No LF exists in _data[:_line_scan]; the next line search starts there.
         self._line_scan = 0
-        # No match of the last take_until pattern starts before _until_scan.
-        self._until_scan = 0
+        # No end of a block (empty line) starts before _block_scan.
+        self._block_scan = 0
         # Whether the line last returned by take_line ended in a bare LF (no CR).
         self.last_line_bare_lf = False
 
@@ -47,7 +47,7 @@ class ByteBuffer:
     def _consume(self, n: int) -> None:
         del self._data[:n]
         self._line_scan = self._line_scan - n if self._line_scan > n else 0
-        self._until_scan = self._until_scan - n if self._until_scan > n else 0
+        self._block_scan = self._block_scan - n if self._block_scan > n else 0
 
     def line_end(self, max_len: int) -> int:
         """Offset just past the first LF if it lies within ``max_len`` bytes, else -1.
@@ -56,9 +56,7 @@ class ByteBuffer:
         trickles in cost O(new bytes).
         """
         data = self._data
-        end = len(data)
-        if end > max_len:
-            end = max_len
+        end = min(len(data), max_len)
         index = data.find(_LF, self._line_scan, end)
         if index < 0:
             self._line_scan = end
@@ -86,25 +84,41 @@ class ByteBuffer:
         self._consume(end)
         return line
 
-    def take_until(self, pattern: re.Pattern[bytes], max_len: int, overlap: int) -> bytes | None:
-        """Remove and return the bytes up to the end of the first match of ``pattern``.
+    def take_block(self, max_len: int) -> bytes | None:
+        """Remove and return the bytes through the first empty line (CRLF or bare LF).
 
-        The match must end within ``max_len`` bytes, else None (as for ``take_line``).
-        ``overlap`` is the longest match minus one: a later search restarts that far back,
-        so a match split across two pushes is still found.
+        This is the end of a header section (RFC 9112 s2.1, RFC 5322 s2.1); the block may
+        be the empty line alone. Returns None when the block does not end within
+        ``max_len`` bytes (as for ``take_line``). Searches resume where they stopped.
         """
         data = self._data
-        end = len(data)
-        if end > max_len:
-            end = max_len
-        match = pattern.search(data, self._until_scan, end)
-        if match is None:
-            self._until_scan = end - overlap if end > overlap else 0
-            return None
-        stop = match.end()
-        block = bytes(data[:stop])
-        self._consume(stop)
+        end = min(len(data), max_len)
+        scan = self._block_scan
+        if not scan:
+            # The empty line may be the very first one.
+            if data[:1] == b"\n":
+                return self._take(1)
+            if data[:2] == b"\r\n" and end >= 2:
+                return self._take(2)
+        crlf = data.find(b"\n\r\n", scan, end)
+        lf = data.find(b"\n\n", scan, crlf + 2 if crlf >= 0 else end)
+        if lf >= 0:
+            return self._take(lf + 2)
+        if crlf >= 0:
+            return self._take(crlf + 3)
+        # A terminator may start in the last two bytes and end in the next push.
+        self._block_scan = end - 2 if end > 2 else 0
+        return None
+
+    def _take(self, n: int) -> bytes:
+        block = bytes(self._data[:n])
+        self._consume(n)
         return block
+
+    def unshift(self, data: bytes) -> None:
+        """Put ``data`` back at the front (a parser that took a line it cannot use)."""
+        self._data[:0] = data
+        self._line_scan = self._block_scan = 0
 
     def search(self, pattern: re.Pattern[bytes], start: int = 0) -> re.Match[bytes] | None:
         """First match of ``pattern`` at or after ``start`` (nothing is consumed)."""
@@ -128,7 +142,7 @@ class ByteBuffer:
         if n >= len(data):
             block = bytes(data)
             data.clear()
-            self._line_scan = self._until_scan = 0
+            self._line_scan = self._block_scan = 0
             return block
         block = bytes(data[:n])
         self._consume(n)
@@ -154,4 +168,4 @@ class ByteBuffer:
     def clear(self) -> None:
         """Drop everything buffered."""
         self._data.clear()
-        self._line_scan = self._until_scan = 0
+        self._line_scan = self._block_scan = 0

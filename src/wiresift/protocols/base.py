@@ -96,8 +96,11 @@ class Parser(abc.ABC):
 
     def gap(self, direction: Direction, size: int, ts: int) -> list[Event]:
         """``size`` bytes of ``direction`` were never captured (a hole in the stream)."""
-        return [Anomaly(direction=direction, ts=ts, name=f"{self.name}_content_gap",
-                        detail=f"{size} bytes")]
+        return [
+            Anomaly(
+                direction=direction, ts=ts, name=f"{self.name}_content_gap", detail=f"{size} bytes"
+            )
+        ]
 
     def end(self, direction: Direction, ts: int) -> list[Event]:
         """``direction`` is closed (FIN, RST or flow timeout); flush partial state."""
