@@ -95,7 +95,7 @@ def _open_sources(paths: Sequence[str]) -> list[PacketSource]:
     sources: list[PacketSource] = []
     try:
         for path in paths:
-            sources.append(open_source(path))
+            sources.append(open_source(path))  # noqa: PERF401 (closed below on failure)
     except CaptureError:
         for source in sources:
             source.close()

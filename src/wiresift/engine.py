@@ -20,7 +20,7 @@ from wiresift.detect.detector import Detection, StreamDetector
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.extract.web import HttpBuilder
 from wiresift.flow.table import Flow, FlowConfig, FlowTable
-from wiresift.model import FlowRef, ObjectRecord, SourceRef, format_addr
+from wiresift.model import FlowRef, ObjectRecord, SourceRef, encode_passport, format_addr
 from wiresift.outputs import Sink
 from wiresift.protocols import REGISTRY
 from wiresift.protocols.base import (
@@ -200,7 +200,7 @@ class Engine:
         direction = Direction(side ^ flow.flipped)
         parser = app.parser
         if parser is not None:
-            self._dispatch(flow, app, self._call(flow, app, parser.feed, direction, data, ts), ts)
+            self._feed(flow, app, direction, data, ts)
             return
         detector = app.detector
         if detector is None:
@@ -220,8 +220,7 @@ class Engine:
             return
         direction = Direction(side ^ flow.flipped)
         if app.parser is not None:
-            events = self._call(flow, app, app.parser.gap, direction, size, ts)
-            self._dispatch(flow, app, events, ts)
+            self._gap(flow, app, direction, size, ts)
         elif app.detector is not None:
             app.detector.gap(direction, size)
 
@@ -239,10 +238,8 @@ class Engine:
         if app.parser is None and app.detector is not None and not app.sealed:
             self._decided(flow, app, app.detector.end(), ts)
         if app.parser is not None and not app.sealed:
-            parser = app.parser
             for direction in (Direction.ORIG, Direction.RESP):
-                events = self._call(flow, app, parser.end, direction, ts)
-                self._dispatch(flow, app, events, ts)
+                self._end(flow, app, direction, ts)
         if app.builder is not None:
             self._emit(app.builder.close(ts))
         flow.app = None
@@ -270,10 +267,9 @@ class Engine:
                 break
             real = Direction(direction ^ flip)
             if isinstance(chunk, int):
-                events = self._call(flow, app, app.parser.gap, real, chunk, ts)
+                self._gap(flow, app, real, chunk, ts)
             else:
-                events = self._call(flow, app, app.parser.feed, real, chunk, ts)
-            self._dispatch(flow, app, events, ts)
+                self._feed(flow, app, real, chunk, ts)
 
     def _start_parser(self, flow: Flow, app: _FlowApp, spec: ProtocolSpec, ts: int) -> None:
         orig_addr, orig_port = flow.orig
@@ -318,27 +314,48 @@ class Engine:
             encapsulation=flow.encap,
         )
 
-    def _call(
-        self,
-        flow: Flow,
-        app: _FlowApp,
-        method: Callable[[Direction, object, int], list[Event]] | Callable[..., list[Event]],
-        direction: Direction,
-        arg: object,
-        ts: int | None = None,
-    ) -> list[Event]:
+    def _feed(self, flow: Flow, app: _FlowApp, direction: Direction, data: bytes, ts: int) -> None:
+        parser = app.parser
+        if parser is None:
+            return
         try:
-            if ts is None:
-                return method(direction, arg)  # type: ignore[no-any-return]
-            return method(direction, arg, ts)  # type: ignore[no-any-return]
-        except Exception as exc:
-            if self.config.strict:
-                raise ParserCrashError(f"{app.protocol} parser failed on flow {flow.uid}") from exc
-            self._note_anomaly(
-                flow, app, "parser_crash", f"{app.protocol}: {type(exc).__name__}: {exc}", 0
-            )
-            app.sealed = True
-            return []
+            events = parser.feed(direction, data, ts)
+        except Exception as exc:  # a wiresift bug: contain it to this flow
+            self._crashed(flow, app, exc)
+            return
+        if events:
+            self._dispatch(flow, app, events, ts)
+
+    def _gap(self, flow: Flow, app: _FlowApp, direction: Direction, size: int, ts: int) -> None:
+        parser = app.parser
+        if parser is None:
+            return
+        try:
+            events = parser.gap(direction, size, ts)
+        except Exception as exc:  # a wiresift bug: contain it to this flow
+            self._crashed(flow, app, exc)
+            return
+        self._dispatch(flow, app, events, ts)
+
+    def _end(self, flow: Flow, app: _FlowApp, direction: Direction, ts: int) -> None:
+        parser = app.parser
+        if parser is None:
+            return
+        try:
+            events = parser.end(direction, ts)
+        except Exception as exc:  # a wiresift bug: contain it to this flow
+            self._crashed(flow, app, exc)
+            return
+        self._dispatch(flow, app, events, ts)
+
+    def _crashed(self, flow: Flow, app: _FlowApp, exc: Exception) -> None:
+        if self.config.strict:
+            raise ParserCrashError(f"{app.protocol} parser failed on flow {flow.uid}") from exc
+        self._note_anomaly(
+            flow, app, "parser_crash", f"{app.protocol}: {type(exc).__name__}: {exc}", 0
+        )
+        app.parser = None
+        app.sealed = True
 
     def _dispatch(self, flow: Flow, app: _FlowApp, events: list[Event], ts: int) -> None:
         if not events:
@@ -364,9 +381,7 @@ class Engine:
                 (Direction(1 - event.direction), event.leftover_other),
             ):
                 if data:
-                    self._dispatch(
-                        flow, app, self._call(flow, app, parser.feed, direction, data, ts), ts
-                    )
+                    self._feed(flow, app, direction, data, ts)
             return
         if event.to is not None:
             # A protocol we do not parse (yet): the rest of the stream is left alone.
@@ -398,5 +413,6 @@ class Engine:
     def _emit(self, records: Iterable[ObjectRecord]) -> None:
         for record in records:
             self.stats.objects[record.kind] += 1
+            encoded = encode_passport(record)
             for sink in self.sinks:
-                sink.emit(record)
+                sink.emit(record, encoded)

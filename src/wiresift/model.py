@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -158,3 +159,8 @@ class ObjectRecord:
             "contents": [c.to_json() for c in self.contents],
             "anomalies": list(self.anomalies),
         }
+
+
+def encode_passport(record: ObjectRecord) -> bytes:
+    """The passport as compact UTF-8 JSON (encoded once for every sink)."""
+    return json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")).encode()

@@ -192,15 +192,21 @@ def test_multipart_upload_parts_are_objects_of_their_own() -> None:
     part1 = b"first file\r\nwith two lines"
     part2 = PAYLOAD[:4000]
     form = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="f1"; filename="a.txt"\r\n'
-        "Content-Type: text/plain\r\n\r\n"
-    ).encode() + part1 + (
-        f"\r\n--{boundary}\r\n"
-        'Content-Disposition: form-data; name="f2"; filename="../../etc/b.bin"\r\n\r\n'
-    ).encode() + part2 + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="f1"; filename="a.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + part1
+        + (
+            f"\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="f2"; filename="../../etc/b.bin"\r\n\r\n'
+        ).encode()
+        + part2
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     request = (
         "POST /upload HTTP/1.1\r\nHost: h\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"

@@ -1323,3 +1323,196 @@ def test_fast_body_data_equals_the_constructor() -> None:
     assert hash(fast) == hash(slow)
     assert repr(fast) == repr(slow)
     assert dataclasses.asdict(fast) == {"direction": RESP, "ts": 7, "tx": 3, "data": b"xyz"}
+
+
+# -- less common paths --------------------------------------------------------------------------
+
+
+def test_unknown_versions_and_status_codes_are_reported(split_feed: SplitFeed) -> None:
+    """'HTTP/2.0' in a request line and a status below 100 parse, with anomalies."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, b"GET / HTTP/2.0\r\n\r\n"),
+            (RESP, b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"),
+        ],
+    )
+    assert events == [
+        confirmed(ORIG, 0),
+        weird(ORIG, 0, "http_bad_version"),
+        request(0, 0, version=b"2.0"),
+        done(ORIG, 0, 0),
+        weird(RESP, 1, "http_bad_status_code"),
+        response(1, 0, status=99, reason=b"Odd", headers=((b"Content-Length", b"0"),)),
+        done(RESP, 1, 0),
+    ]
+
+
+def test_request_line_without_target_is_not_taken(split_feed: SplitFeed) -> None:
+    """'GET  HTTP/1.1' has no target: it is skipped like garbage."""
+    events = split_feed(HttpParser, [(ORIG, b"GET  HTTP/1.1\r\n" + GET)])
+    assert events[:2] == [
+        Violation(direction=ORIG, ts=0, reason="http_bad_start_line"),
+        weird(ORIG, 0, "http_resync", "15 bytes skipped"),
+    ]
+
+
+def test_empty_bare_lf_line_before_a_request(split_feed: SplitFeed) -> None:
+    """A bare LF empty line before a message is skipped and counts as bare LF."""
+    events = split_feed(HttpParser, [(ORIG, b"\n" + GET)])
+    assert events == [
+        weird(ORIG, 0, "http_bare_lf"),
+        confirmed(ORIG, 0),
+        request(0, 0, headers=HOST),
+        done(ORIG, 0, 0),
+    ]
+
+
+def test_gap_that_ends_exactly_at_the_chunk_end(split_feed: SplitFeed) -> None:
+    """A hole covering the rest of a chunk leaves the parser expecting the chunk's CRLF."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, GET),
+            (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"),
+            Gap(RESP, 3),
+            (RESP, b"\r\n0\r\n\r\n"),
+        ],
+    )
+    assert events[4:] == [
+        data(RESP, 1, 0, b"ab"),
+        weird(RESP, 2, "http_content_gap", "3 bytes"),
+        BodyGap(direction=RESP, ts=2, tx=0, size=3),
+        done(RESP, 3, 0),
+    ]
+
+
+def test_gap_while_waiting_on_connect_drops_the_held_bytes(split_feed: SplitFeed) -> None:
+    """Held tunnel bytes that a hole follows cannot be handed over whole: they are dropped."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, CONNECT + b"early"),
+            Gap(ORIG, 10),
+            (ORIG, b"late"),
+            (RESP, b"HTTP/1.1 200 OK\r\n\r\n"),
+        ],
+    )
+    assert events[3:] == [
+        weird(ORIG, 1, "http_content_gap", "10 bytes"),
+        response(3, 0),
+        done(RESP, 3, 0),
+        SwitchProtocol(direction=RESP, ts=3, to=None, leftover=b"", leftover_other=b"late"),
+    ]
+
+
+def test_server_close_releases_a_waiting_client(split_feed: SplitFeed) -> None:
+    """If the server closes without answering CONNECT, the held bytes are read as HTTP."""
+    events = split_feed(HttpParser, [(ORIG, CONNECT + GET), End(RESP)])
+    assert events == [
+        confirmed(ORIG, 0),
+        request(0, 0, method=b"CONNECT", target=b"example.com:443", headers=CONNECT_HOST),
+        done(ORIG, 0, 0),
+        request(1, 1, headers=HOST),
+        done(ORIG, 1, 1),
+    ]
+
+
+def test_client_closed_while_waiting_is_flushed_after_the_answer(split_feed: SplitFeed) -> None:
+    """Bytes held after CONNECT, then the client's close, are read once a 403 comes."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, CONNECT + b"GET /x HTTP/1.1\r\nHost: partial"),
+            End(ORIG),
+            (RESP, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+        ],
+    )
+    assert events[3:] == [
+        response(2, 0, status=403, reason=b"Forbidden", headers=((b"Content-Length", b"0"),)),
+        weird(ORIG, 2, "http_truncated_head"),
+        request(2, 1, target=b"/x"),
+        done(ORIG, 2, 1, complete=False, reason="eof_in_head"),
+        done(RESP, 2, 0),
+    ]
+
+
+def test_switch_ends_an_unfinished_request(split_feed: SplitFeed) -> None:
+    """A 101 while the request body is still open ends that request incomplete."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, b"POST / HTTP/1.1\r\nUpgrade: h2c\r\nContent-Length: 10\r\n\r\nabc"),
+            (RESP, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"),
+        ],
+    )
+    assert events[-3:] == [
+        done(RESP, 1, 0),
+        done(ORIG, 1, 0, complete=False, reason="protocol_switch"),
+        SwitchProtocol(direction=RESP, ts=1, to="h2c", leftover=b"", leftover_other=b""),
+    ]
+
+
+def test_chunk_size_line_longer_than_the_limit(split_feed: SplitFeed) -> None:
+    """A chunk-size line past max_line ends the message and resyncs."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, GET + GET),
+            (
+                RESP,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"x" * 80 + b"\r\n"
+                + OK_HELLO,
+            ),
+        ],
+        limits=Limits(max_line=64),
+    )
+    assert events[5:9] == [
+        response(1, 0, headers=((b"Transfer-Encoding", b"chunked"),)),
+        weird(RESP, 1, "http_line_too_long", "chunk-size line longer than 64 bytes"),
+        done(RESP, 1, 0, complete=False, reason="line_too_long"),
+        weird(RESP, 1, "http_resync", "84 bytes skipped"),
+    ]
+
+
+def test_trailer_section_longer_than_the_limit(split_feed: SplitFeed) -> None:
+    """Trailers past max_header_block end the message incomplete and resync."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, GET + GET),
+            (
+                RESP,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + b"t" * 200
+                + b"\r\n\r\n" + OK_HELLO,
+            ),
+        ],
+        limits=Limits(max_header_block=128),
+    )
+    assert events[5:9] == [
+        response(1, 0, headers=((b"Transfer-Encoding", b"chunked"),)),
+        weird(RESP, 1, "http_header_too_long", "trailer section longer than 128 bytes"),
+        done(RESP, 1, 0, complete=False, reason="header_too_long"),
+        weird(RESP, 1, "http_resync", "207 bytes skipped"),
+    ]
+
+
+def test_gap_past_a_connect_body_does_not_wait(split_feed: SplitFeed) -> None:
+    """A hole that runs past a CONNECT request's body loses the switch wait as well."""
+    events = split_feed(
+        HttpParser,
+        [
+            (ORIG, b"CONNECT h:443 HTTP/1.1\r\nContent-Length: 4\r\n\r\nab"),
+            Gap(ORIG, 10),
+            (ORIG, b"xx" + GET),
+        ],
+    )
+    assert events[2:] == [
+        data(ORIG, 0, 0, b"ab"),
+        weird(ORIG, 1, "http_content_gap", "10 bytes"),
+        BodyGap(direction=ORIG, ts=1, tx=0, size=2),
+        done(ORIG, 1, 0),
+        weird(ORIG, 2, "http_resync", "2 bytes skipped"),
+        request(2, 1, headers=HOST),
+        done(ORIG, 2, 1),
+    ]

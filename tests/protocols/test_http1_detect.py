@@ -96,3 +96,11 @@ def test_spec_registers_http() -> None:
 def test_registry_lists_http() -> None:
     """REGISTRY is a static tuple holding the HTTP/1 spec."""
     assert REGISTRY == (SPEC,)
+
+
+def test_registry_module_has_no_other_attributes() -> None:
+    """Names other than REGISTRY are not invented by the lazy module attribute."""
+    import wiresift.protocols  # noqa: PLC0415
+
+    with pytest.raises(AttributeError, match="REGISTRIES"):
+        _ = wiresift.protocols.REGISTRIES  # type: ignore[attr-defined]

@@ -78,13 +78,12 @@ def cookie_names(values: list[bytes], *, set_cookie: bool) -> list[str]:
 
 def content_length(headers: Headers) -> int | None:
     """The Content-Length of a message that is not chunked (RFC 9112 s6.3), or None."""
-    for key, value in headers:
-        if key.lower() == b"transfer-encoding":
-            return None
-    value = header(headers, b"content-length")
-    if value is None:
+    if header(headers, b"transfer-encoding") is not None:
         return None
-    value = value.split(b",", 1)[0].strip()
+    found = header(headers, b"content-length")
+    if found is None:
+        return None
+    value = found.split(b",", 1)[0].strip()
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
@@ -207,6 +206,8 @@ class _Body:
                 if tracker is not None:
                     tracker.write(event.data)
             elif isinstance(event, PartStart):
+                if event.container:
+                    continue  # a nested multipart: its own parts follow
                 name = safe_filename(event.filename) if event.filename else None
                 tracker = self._tracker(self.role + "-part", name, event.content_type)
                 tracker.extra = {
@@ -508,11 +509,11 @@ class HttpBuilder:
                 reason=text(resp.reason),
                 response_version=text(resp.version),
                 response_content_type=media_type(header(resp.headers, b"content-type")),
-                content_encoding=parse_content_encoding(
-                    header_values(resp.headers, b"content-encoding")
+                content_encoding=list[JsonValue](
+                    parse_content_encoding(header_values(resp.headers, b"content-encoding"))
                 ),
-                set_cookie_names=cookie_names(
-                    header_values(resp.headers, b"set-cookie"), set_cookie=True
+                set_cookie_names=list[JsonValue](
+                    cookie_names(header_values(resp.headers, b"set-cookie"), set_cookie=True)
                 ),
                 response_headers=[[text(k), text(v)] for k, v in resp.headers],
                 response_body_bytes=ex.resp_body.wire_bytes if ex.resp_body else 0,

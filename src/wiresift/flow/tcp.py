@@ -227,9 +227,18 @@ class TcpReassembler:
         self._on_anomaly("tcp_data_after_fin", f"{dropped} buffered bytes after the FIN", ts)
 
     def ack(self, ack: int, ts: int) -> None:
-        """The other direction acknowledged every byte of this one before ``ack``."""
+        """The other direction acknowledged every byte of this one before ``ack``.
+
+        Before anything of this direction was seen (a capture that started mid-connection),
+        the acknowledgement marks where the stream stands: the first byte not yet received.
+        It becomes the tentative start, so data the capture shows out of order ahead of it is
+        buffered instead of being taken for the start (a later SYN still overrides it).
+        """
         nxt = self.next_seq
-        if nxt is None or ack == nxt & SEQ_MASK:
+        if nxt is None:
+            self._start = self.next_seq = ack
+            return
+        if ack == nxt & SEQ_MASK:
             return
         acked = nxt + ((ack - nxt + _SEQ_HALF) & SEQ_MASK) - _SEQ_HALF
         fin = self._fin

@@ -16,7 +16,9 @@ from wiresift.model import ObjectRecord
 class Sink(Protocol):
     """Takes finished objects."""
 
-    def emit(self, record: ObjectRecord) -> None: ...
+    def emit(self, record: ObjectRecord, encoded: bytes) -> None:
+        """Take a finished object and its passport as compact UTF-8 JSON."""
+        ...
 
     def close(self) -> None: ...
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -13,6 +12,8 @@ from wiresift.model import ObjectRecord
 
 # Content streams through a buffer of this size before reaching the kernel.
 WRITE_BUFFER: Final = 1 << 20
+# Content smaller than this is held in memory until its hash is known.
+SPILL_THRESHOLD: Final = 1 << 20
 CONTENT_DIR: Final = "content"
 OBJECTS_DIR: Final = "objects"
 TMP_DIR: Final = ".tmp"
@@ -23,37 +24,61 @@ class OutputError(Exception):
 
 
 class _FileWriter:
-    """One content file being written under a temporary name."""
+    """One content file being written: held in memory while small, then spilled to a
+    temporary file. Creating a file is the costliest step on many filesystems, so content
+    already stored under the same sha256 is never written at all."""
 
-    __slots__ = ("_file", "_root", "_tmp")
+    __slots__ = ("_buffer", "_file", "_store", "_tmp")
 
-    def __init__(self, root: Path, tmp: Path) -> None:
-        self._root = root
-        self._tmp = tmp
+    def __init__(self, store: FileContentStore) -> None:
+        self._store = store
+        self._buffer: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
+        self._tmp: Path | None = None
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = open(self._tmp, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
+        buffer = self._buffer
+        if buffer is not None:
+            buffer += data
+            if len(buffer) >= SPILL_THRESHOLD:
+                self._tmp = self._store.temp_path()
+                self._file = open(self._tmp, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
+                self._file.write(buffer)
+                self._buffer = None
+            return
+        assert self._file is not None
         self._file.write(data)
 
     def commit(self, sha256: str) -> str:
+        store = self._store
         rel = f"{CONTENT_DIR}/{sha256[:2]}/{sha256}"
-        final = self._root / rel
+        if store.has(sha256, rel):
+            self.discard()
+            return rel
+        final = store.root / rel
+        store.ensure_dir(final.parent)
         if self._file is None:
-            self._file = open(self._tmp, "wb")  # noqa: SIM115  (empty content)
-        self._file.close()
-        if final.exists():
-            self._tmp.unlink()
+            tmp = store.temp_path()
+            with open(tmp, "wb") as f:
+                f.write(self._buffer or b"")
+            self._buffer = None
         else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._tmp, final)
+            assert self._tmp is not None
+            tmp = self._tmp
+            self._file.close()
+            self._file = None
+        os.replace(tmp, final)
+        store.known.add(sha256)
         return rel
 
     def discard(self) -> None:
+        self._buffer = None
         if self._file is not None:
             self._file.close()
+            self._file = None
+        if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
+            self._tmp = None
 
 
 class FileContentStore:
@@ -65,9 +90,28 @@ class FileContentStore:
         self._tmpdir.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count()
         self._prefix = f"{os.getpid()}-"
+        self._dirs: set[Path] = set()
+        self.known: set[str] = set()
 
     def open(self) -> _FileWriter:
-        return _FileWriter(self.root, self._tmpdir / f"{self._prefix}{next(self._counter)}")
+        return _FileWriter(self)
+
+    def temp_path(self) -> Path:
+        return self._tmpdir / f"{self._prefix}{next(self._counter)}"
+
+    def has(self, sha256: str, rel: str) -> bool:
+        """Already stored (in this run, or by an earlier run into the same folder)."""
+        if sha256 in self.known:
+            return True
+        if (self.root / rel).exists():
+            self.known.add(sha256)
+            return True
+        return False
+
+    def ensure_dir(self, path: Path) -> None:
+        if path not in self._dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path)
 
     def close(self) -> None:
         # A folder still holding files of an interrupted writer is left for inspection.
@@ -85,11 +129,11 @@ class PassportFileSink:
         self._tmpdir = root / TMP_DIR
         self._tmpdir.mkdir(parents=True, exist_ok=True)
 
-    def emit(self, record: ObjectRecord) -> None:
-        data = json.dumps(record.to_json(), ensure_ascii=False, indent=1).encode()
+    def emit(self, record: ObjectRecord, encoded: bytes) -> None:
         tmp = self._tmpdir / f"{record.id}.json"
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(encoded)
+            f.write(b"\n")
         os.replace(tmp, self._objects / f"{record.id}.json")
 
     def close(self) -> None:
@@ -107,9 +151,9 @@ class JsonLinesSink:
     def to_path(cls, path: Path) -> JsonLinesSink:
         return cls(open(path, "ab", buffering=WRITE_BUFFER), owns=True)
 
-    def emit(self, record: ObjectRecord) -> None:
-        line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
-        self._stream.write(line.encode() + b"\n")
+    def emit(self, record: ObjectRecord, encoded: bytes) -> None:
+        self._stream.write(encoded)
+        self._stream.write(b"\n")
 
     def close(self) -> None:
         self._stream.flush()

@@ -39,7 +39,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.records: list[ObjectRecord] = []
 
-    def emit(self, record: ObjectRecord) -> None:
+    def emit(self, record: ObjectRecord, encoded: bytes) -> None:
         self.records.append(record)
 
     def close(self) -> None:

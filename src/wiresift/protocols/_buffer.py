@@ -56,7 +56,7 @@ class ByteBuffer:
         trickles in cost O(new bytes).
         """
         data = self._data
-        end = min(len(data), max_len)
+        end = max(0, min(len(data), max_len))
         index = data.find(_LF, self._line_scan, end)
         if index < 0:
             self._line_scan = end
@@ -92,9 +92,9 @@ class ByteBuffer:
         ``max_len`` bytes (as for ``take_line``). Searches resume where they stopped.
         """
         data = self._data
-        end = min(len(data), max_len)
+        end = max(0, min(len(data), max_len))
         scan = self._block_scan
-        if not scan:
+        if not scan and end:
             # The empty line may be the very first one.
             if data[:1] == b"\n":
                 return self._take(1)
@@ -123,6 +123,10 @@ class ByteBuffer:
     def search(self, pattern: re.Pattern[bytes], start: int = 0) -> re.Match[bytes] | None:
         """First match of ``pattern`` at or after ``start`` (nothing is consumed)."""
         return pattern.search(self._data, start)
+
+    def match(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+        """Match of ``pattern`` at the front (nothing is consumed)."""
+        return pattern.match(self._data)
 
     def startswith(self, prefix: bytes) -> bool:
         """Whether the buffered bytes start with ``prefix``."""

@@ -709,3 +709,31 @@ def test_idle_reassembler_is_small(state: str) -> None:
     assert tcp._ooo is None
     assert not hasattr(tcp, "__dict__")
     assert 2 * idle_size(tcp) < 1024
+
+
+def test_ack_before_any_data_marks_the_start_of_a_mid_stream_capture() -> None:
+    """The peer's ACK seen first sets the start: later data shown earlier is buffered."""
+    tcp, rec = make()
+    tcp.ack(5000, 0)
+    tcp.segment(5000 + 100, DATA[100:200], 1)
+    assert rec.events == []
+    tcp.segment(5000, DATA[:100], 2)
+    assert rec.merged() == [("data", DATA[:200])]
+
+
+def test_ack_start_is_overridden_by_a_later_syn() -> None:
+    """A SYN that arrives after the peer's ACK (reordered handshake) still sets the start."""
+    tcp, rec = make()
+    tcp.ack(ISN + 1, 0)
+    tcp.syn(ISN, 1)
+    send(tcp, 0, DATA[:10])
+    assert rec.events == [("data", DATA[:10])]
+
+
+def test_ack_start_with_the_bytes_never_captured_reports_a_leading_gap() -> None:
+    """Data acked-from but never seen becomes a gap of its size before the first bytes."""
+    tcp, rec = make()
+    tcp.ack(5000, 0)
+    tcp.segment(5030, DATA[:10], 1)
+    tcp.finish(2)
+    assert rec.events == [("gap", 30), ("data", DATA[:10])]

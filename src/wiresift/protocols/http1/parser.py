@@ -70,11 +70,25 @@ _RESYNC_REQUEST: Final = re.compile(
     b"|".join(re.escape(method) for method in sorted(METHODS, key=len, reverse=True)) + rb" "
 )
 _RESYNC_STATUS: Final = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}")
+# A candidate is accepted only if its whole line matches one of these (a subset of what
+# the start-line parsers take). Checking the line in place rejects a false candidate in a
+# few bytes, so a long line full of them costs no more than a linear scan.
+_STRICT_LINE: Final = (
+    re.compile(
+        b"(?:"
+        + b"|".join(re.escape(method) for method in METHODS)
+        + rb") [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\r?\n"
+    ),
+    re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}(?:[ \t][^\r\n]*)?\r?\n"),
+)
 # Longest prefix each pattern needs: a failed scan keeps that many bytes minus one, so a
 # prefix split across segments is still found.
 _RESYNC_PREFIX_LEN: Final = (MAX_METHOD_LEN + 1, len(b"HTTP/1.1 200"))
 
 _NO_BODY_STATUS: Final = frozenset({204, 304})
+# Content-Length digits taken at most: 10**18 bytes is beyond any real body, and int() of
+# a longer digit string is slow (Python caps it at 4300 digits).
+_MAX_LENGTH_DIGITS: Final = 18
 _BODY_LESS_METHOD: Final = b"HEAD"
 _CONNECT: Final = b"CONNECT"
 _CHUNKED: Final = b"chunked"
@@ -145,6 +159,7 @@ class _Side:
         "direction",
         "head_budget",
         "method",
+        "reason",
         "remaining",
         "resync_scan",
         "skipped",
@@ -168,10 +183,11 @@ class _Side:
         self.tx = -1  # tx of the open message (head emitted, no MessageEnd yet)
         self.remaining = 0
         self.head_budget = 0  # bytes the header section may still take
-        self.method = b""  # request line, or the version and reason of a status line
+        self.method = b""  # the start line read, until its head is emitted
         self.target = b""
         self.version = b""
         self.status = 0
+        self.reason = b""
         self.start_issues: tuple[str, ...] = ()
         self.switch_after = False  # this request asks to switch protocols
         self.resync_scan = 0
@@ -377,10 +393,12 @@ def _framing_headers(headers: Headers) -> tuple[list[bytes], list[bytes], bytes]
 def _content_length(lengths: list[bytes]) -> tuple[int, tuple[str, ...]]:
     """The Content-Length to use (-1: none usable) and the anomalies (RFC 9112 s6.3 p5)."""
     first = lengths[0]
-    if not first.isdigit():
+    if not first.isdigit() or len(first) > _MAX_LENGTH_DIGITS:
         return -1, ("http_bad_content_length",)
     for other in lengths[1:]:
-        if other != first and (not other.isdigit() or int(other) != int(first)):
+        if other != first and (
+            not other.isdigit() or len(other) > _MAX_LENGTH_DIGITS or int(other) != int(first)
+        ):
             return int(first), ("http_duplicate_content_length",)
     return int(first), ()
 
@@ -629,7 +647,7 @@ class HttpParser(Parser):
         side.start_issues = parsed.issues
         if isinstance(parsed, _StatusLine):
             side.status = parsed.status
-            side.target = parsed.reason
+            side.reason = parsed.reason
             side.version = parsed.version
         else:
             side.method = parsed.method
@@ -735,7 +753,7 @@ class HttpParser(Parser):
                     ts=ts,
                     tx=tx,
                     status=side.status,
-                    reason=side.target,
+                    reason=side.reason,
                     version=side.version,
                     headers=fields.headers,
                     interim=interim,
@@ -794,7 +812,7 @@ class HttpParser(Parser):
                 ts=ts,
                 tx=tx,
                 status=status,
-                reason=side.target,
+                reason=side.reason,
                 version=side.version,
                 headers=headers,
                 interim=interim,
@@ -1092,13 +1110,16 @@ class HttpParser(Parser):
                     return False
                 side.resync_scan = 1
                 continue
+            if buf.match(_STRICT_LINE[direction]) is None:
+                side.resync_scan = 1
+                continue
             line, bare_lf = _split_eol(buf.peek(end))
             parsed = (
                 parse_request_line(line, strict=True)
                 if direction is ORIG
                 else parse_status_line(line)
             )
-            if parsed is None:
+            if parsed is None:  # not expected: the strict pattern is a subset
                 side.resync_scan = 1
                 continue
             out.append(
