@@ -122,6 +122,8 @@ def cmd_read(args: argparse.Namespace) -> int:
             sinks.append(JsonLinesSink.to_path(out / "objects.jsonl"))
         store: ContentStore = FileContentStore(out) if config.output.store_content else NullStore()
     except OSError as exc:
+        for source in sources:
+            source.close()
         print(f"wiresift: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_OUTPUT
     anomaly_file = open(out / "anomalies.jsonl", "a", encoding="utf-8")  # noqa: SIM115

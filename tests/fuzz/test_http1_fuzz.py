@@ -43,9 +43,9 @@ FRAGMENTS = [
     b"zz\r\n",
     b"hello",
 ]
-data = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=40)), max_size=12
-).map(b"".join)
+data = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=40)), max_size=12).map(
+    b"".join
+)
 directions = st.sampled_from([ORIG, RESP])
 steps: st.SearchStrategy[Step] = st.one_of(
     st.tuples(directions, data),
@@ -56,7 +56,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
 )
 scenarios = st.lists(steps, max_size=12)
 flows = st.sampled_from([FLOW, MID_STREAM_FLOW])
-limits = st.sampled_from([SMALL, Limits()])
+limits = st.sampled_from([SMALL, Limits(), Limits(max_line=300, max_header_block=100)])
 cuts = st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=8)
 
 

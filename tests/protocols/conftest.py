@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocols.helpers import SplitFeed, split_feed as _split_feed
+from tests.protocols.helpers import SplitFeed
+from tests.protocols.helpers import split_feed as _split_feed
 
 
 @pytest.fixture

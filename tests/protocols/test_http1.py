@@ -219,7 +219,7 @@ def test_chunked_body_with_extensions_and_trailers(split_feed: SplitFeed) -> Non
             (
                 RESP,
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"4;name=value\r\nWiki\r\n5 ; quoted=\"a;b\"\r\npedia\r\nA\r\n in chunks\r\n"
+                b'4;name=value\r\nWiki\r\n5 ; quoted="a;b"\r\npedia\r\nA\r\n in chunks\r\n'
                 b"0\r\nExpires: never\r\nX-Sum: 42\r\n\r\n" + OK_HELLO,
             ),
         ],
@@ -261,12 +261,20 @@ def test_chunked_request_body_then_next_request(split_feed: SplitFeed) -> None:
     """A chunked request body without trailers is followed by the next request."""
     events = split_feed(
         HttpParser,
-        [(ORIG, b"PUT /f HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + GET)],
+        [
+            (
+                ORIG,
+                b"PUT /f HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                + GET,
+            )
+        ],
         strict=True,
     )
     assert events == [
         confirmed(ORIG, 0),
-        request(0, 0, method=b"PUT", target=b"/f", headers=((b"Transfer-Encoding", b"gzip, chunked"),)),
+        request(
+            0, 0, method=b"PUT", target=b"/f", headers=((b"Transfer-Encoding", b"gzip, chunked"),)
+        ),
         data(ORIG, 0, 0, b"abc"),
         done(ORIG, 0, 0),
         request(0, 1, headers=HOST),
@@ -376,7 +384,9 @@ def test_interim_without_request_shares_tx_with_its_final(split_feed: SplitFeed)
     assert events == [
         confirmed(RESP, 0),
         weird(RESP, 0, "http_response_without_request", "tx 0"),
-        response(0, 0, status=103, reason=b"Early Hints", headers=((b"Link", b"</s.css>"),), interim=True),
+        response(
+            0, 0, status=103, reason=b"Early Hints", headers=((b"Link", b"</s.css>"),), interim=True
+        ),
         done(RESP, 0, 0),
         response(0, 0, headers=LENGTH_5),
         data(RESP, 0, 0, b"hello"),
@@ -505,7 +515,11 @@ def test_101_without_upgrade_header_uses_the_request_token(split_feed: SplitFeed
     events = split_feed(
         HttpParser,
         [
-            (ORIG, b"GET / HTTP/1.1\r\nUpgrade: h2c, TLS/1.2\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"),
+            (
+                ORIG,
+                b"GET / HTTP/1.1\r\nUpgrade: h2c, TLS/1.2\r\n"
+                b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+            ),
             (RESP, b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x00\x00\x00\x04\x00"),
         ],
         strict=True,
@@ -580,7 +594,11 @@ def test_mid_stream_start_in_a_response_body_resyncs(split_feed: SplitFeed) -> N
         HttpParser,
         [
             (ORIG, GET),
-            (RESP, b"\x89PNG\r\n\x1a\nrest of an image</html>HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+            (
+                RESP,
+                b"\x89PNG\r\n\x1a\nrest of an image</html>"
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            ),
         ],
         flow=MID_STREAM_FLOW,
     )
@@ -599,7 +617,12 @@ def test_mid_stream_start_in_a_request_body_resyncs(split_feed: SplitFeed) -> No
     """On the client side the scan looks for a known method, space, target and version."""
     events = split_feed(
         HttpParser,
-        [(ORIG, b"x=1&y=GETTING / HTTP/1.1\r\nGET /a b HTTP/1.1\r\nname=JOEPUT /f HTTP/1.0\r\n\r\n")],
+        [
+            (
+                ORIG,
+                b"x=1&y=GETTING / HTTP/1.1\r\nGET /a b HTTP/1.1\r\nname=JOEPUT /f HTTP/1.0\r\n\r\n",
+            )
+        ],
         flow=MID_STREAM_FLOW,
     )
     assert events == [
@@ -872,7 +895,10 @@ def test_chunk_longer_than_its_size_is_reported(split_feed: SplitFeed) -> None:
     """Chunk data not followed by CRLF is an anomaly; a size line right there still parses."""
     events = split_feed(
         HttpParser,
-        [(ORIG, GET), (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab0\r\n\r\n")],
+        [
+            (ORIG, GET),
+            (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab0\r\n\r\n"),
+        ],
     )
     assert events[3:] == [
         response(1, 0, headers=((b"Transfer-Encoding", b"chunked"),)),
@@ -1004,7 +1030,10 @@ def test_bare_lf_in_chunk_framing(split_feed: SplitFeed) -> None:
     """Chunk-size lines and chunk ends may end in a bare LF too."""
     events = split_feed(
         HttpParser,
-        [(ORIG, GET), (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n")],
+        [
+            (ORIG, GET),
+            (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"),
+        ],
     )
     assert events[3:] == [
         response(1, 0, headers=((b"Transfer-Encoding", b"chunked"),)),
@@ -1030,9 +1059,7 @@ def test_obs_fold_lines_are_joined(split_feed: SplitFeed) -> None:
 
 def test_space_before_colon_is_kept_and_reported(split_feed: SplitFeed) -> None:
     """'Content-Length : 3' still frames the body, with an anomaly (RFC 9112 s5.1)."""
-    events = split_feed(
-        HttpParser, [(ORIG, b"POST / HTTP/1.1\r\nContent-Length : 3\r\n\r\nabc")]
-    )
+    events = split_feed(HttpParser, [(ORIG, b"POST / HTTP/1.1\r\nContent-Length : 3\r\n\r\nabc")])
     assert events == [
         confirmed(ORIG, 0),
         weird(ORIG, 0, "http_header_name_space"),
@@ -1057,7 +1084,10 @@ def test_lower_case_versions_are_accepted(split_feed: SplitFeed) -> None:
     """'http/1.1' reads as version 1.1 on both sides."""
     events = split_feed(
         HttpParser,
-        [(ORIG, b"GET / http/1.1\r\n\r\n"), (RESP, b"http/1.0 200 ok\r\nContent-Length: 0\r\n\r\n")],
+        [
+            (ORIG, b"GET / http/1.1\r\n\r\n"),
+            (RESP, b"http/1.0 200 ok\r\nContent-Length: 0\r\n\r\n"),
+        ],
         strict=True,
     )
     assert events == [
@@ -1075,7 +1105,11 @@ def test_status_line_without_reason(split_feed: SplitFeed) -> None:
         HttpParser,
         [
             (ORIG, GET + GET),
-            (RESP, b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"),
+            (
+                RESP,
+                b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+            ),
         ],
         strict=True,
     )
@@ -1176,7 +1210,13 @@ def test_different_content_lengths_take_the_first(split_feed: SplitFeed) -> None
     """Conflicting Content-Length values are reported and the first one is used."""
     events = split_feed(
         HttpParser,
-        [(ORIG, b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\nabGET / HTTP/1.1\r\n\r\n")],
+        [
+            (
+                ORIG,
+                b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\n"
+                b"abGET / HTTP/1.1\r\n\r\n",
+            )
+        ],
     )
     assert events[1:] == [
         request(
@@ -1194,7 +1234,13 @@ def test_chunked_wins_over_content_length(split_feed: SplitFeed) -> None:
     """With both, Transfer-Encoding: chunked frames the body (RFC 9112 s6.3 p3)."""
     events = split_feed(
         HttpParser,
-        [(ORIG, b"POST / HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")],
+        [
+            (
+                ORIG,
+                b"POST / HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"2\r\nok\r\n0\r\n\r\n",
+            )
+        ],
     )
     assert events[1:] == [
         request(
@@ -1227,7 +1273,11 @@ def test_response_coding_other_than_chunked_reads_to_close(split_feed: SplitFeed
     """A response whose last transfer coding is not chunked runs to the close (s6.3 p4)."""
     events = split_feed(
         HttpParser,
-        [(ORIG, GET), (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nzz"), End(RESP)],
+        [
+            (ORIG, GET),
+            (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nzz"),
+            End(RESP),
+        ],
     )
     assert events[3:] == [
         response(1, 0, headers=((b"Transfer-Encoding", b"chunked, gzip"),)),
@@ -1256,7 +1306,11 @@ def test_close_inside_chunked_is_incomplete(split_feed: SplitFeed) -> None:
     """A chunked body without its last chunk ends with complete=False."""
     events = split_feed(
         HttpParser,
-        [(ORIG, GET), (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"), End(RESP)],
+        [
+            (ORIG, GET),
+            (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"),
+            End(RESP),
+        ],
     )
     assert events[-2:] == [
         data(RESP, 1, 0, b"abc"),
@@ -1461,7 +1515,9 @@ def test_chunk_size_line_longer_than_the_limit(split_feed: SplitFeed) -> None:
             (ORIG, GET + GET),
             (
                 RESP,
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"x" * 80 + b"\r\n"
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;"
+                + b"x" * 80
+                + b"\r\n"
                 + OK_HELLO,
             ),
         ],
@@ -1483,8 +1539,10 @@ def test_trailer_section_longer_than_the_limit(split_feed: SplitFeed) -> None:
             (ORIG, GET + GET),
             (
                 RESP,
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + b"t" * 200
-                + b"\r\n\r\n" + OK_HELLO,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+                + b"t" * 200
+                + b"\r\n\r\n"
+                + OK_HELLO,
             ),
         ],
         limits=Limits(max_header_block=128),
@@ -1515,4 +1573,33 @@ def test_gap_past_a_connect_body_does_not_wait(split_feed: SplitFeed) -> None:
         weird(ORIG, 2, "http_resync", "2 bytes skipped"),
         request(2, 1, headers=HOST),
         done(ORIG, 2, 1),
+    ]
+
+
+def test_absurd_content_length_is_not_a_length(split_feed: SplitFeed) -> None:
+    """A Content-Length of more than 18 digits is reported and not used."""
+    events = split_feed(
+        HttpParser,
+        [(ORIG, b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n" + GET)],
+    )
+    assert events[2:] == [
+        weird(ORIG, 0, "http_bad_content_length"),
+        done(ORIG, 0, 0),
+        request(0, 1, headers=HOST),
+        done(ORIG, 0, 1),
+    ]
+
+
+def test_line_of_false_candidates_resyncs_on_the_real_one(split_feed: SplitFeed) -> None:
+    """Among many 'GET ' that start no request line, the scan finds the one that does."""
+    events = split_feed(
+        HttpParser,
+        [(ORIG, b"GET " * 500 + b"/ HTTP/1.1\r\n\r\n")],
+        flow=MID_STREAM_FLOW,
+    )
+    assert events == [
+        weird(ORIG, 0, "http_resync", "1996 bytes skipped"),
+        confirmed(ORIG, 0),
+        request(0, 0),
+        done(ORIG, 0, 0),
     ]

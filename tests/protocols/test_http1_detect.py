@@ -103,4 +103,4 @@ def test_registry_module_has_no_other_attributes() -> None:
     import wiresift.protocols  # noqa: PLC0415
 
     with pytest.raises(AttributeError, match="REGISTRIES"):
-        _ = wiresift.protocols.REGISTRIES  # type: ignore[attr-defined]
+        _ = wiresift.protocols.REGISTRIES

@@ -28,7 +28,7 @@ from wiresift.protocols.http1 import (
 _RESERVED: frozenset[bytes] = frozenset(
     {b"host", b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect"}
 )
-_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # noqa: S105 (RFC 9110 tchar, no secret)
 _VISIBLE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
@@ -62,7 +62,9 @@ bodies = st.binary(max_size=300)
 
 
 @st.composite
-def framed_body(draw: st.DrawFn, headers: Headers, *, chunked: bool) -> tuple[Headers, bytes, bytes]:
+def framed_body(
+    draw: st.DrawFn, headers: Headers, *, chunked: bool
+) -> tuple[Headers, bytes, bytes]:
     """Headers, wire body and payload for a Content-Length or chunked body."""
     if not chunked:
         body = draw(bodies)
@@ -105,10 +107,14 @@ def exchanges(draw: st.DrawFn) -> Exchange:
         response_wire = b""
     if draw(st.booleans()):
         response_wire = (
-            _head(b"HTTP/1.1 100 Continue", ()) + _head(b"HTTP/1.1 %d %s" % (status, reason), response_headers) + response_wire
+            _head(b"HTTP/1.1 100 Continue", ())
+            + _head(b"HTTP/1.1 %d %s" % (status, reason), response_headers)
+            + response_wire
         )
     else:
-        response_wire = _head(b"HTTP/1.1 %d %s" % (status, reason), response_headers) + response_wire
+        response_wire = (
+            _head(b"HTTP/1.1 %d %s" % (status, reason), response_headers) + response_wire
+        )
     return Exchange(request, response_wire, method, headers, body)
 
 
@@ -164,8 +170,8 @@ def _our_messages(events: list[Event]) -> list[Message]:
         if isinstance(event, RequestHead):
             open_heads[key] = ((event.method, event.target, event.version), event.headers, b"")
         elif isinstance(event, ResponseHead):
-            head = (str(event.status).encode(), event.reason, event.version)
-            open_heads[key] = (head, event.headers, b"")
+            status_line = (str(event.status).encode(), event.reason, event.version)
+            open_heads[key] = (status_line, event.headers, b"")
         elif isinstance(event, BodyData):
             head, headers, body = open_heads[key]
             open_heads[key] = (head, headers, body + event.data)
@@ -183,7 +189,9 @@ def _our_messages(events: list[Event]) -> list[Message]:
 def test_agrees_with_h11_on_valid_traffic(connection: list[Exchange]) -> None:
     """Heads, bodies and trailers equal h11's for every exchange of a keep-alive connection."""
     scenario: Scenario = [
-        step for exchange in connection for step in ((ORIG, exchange.request), (RESP, exchange.response))
+        step
+        for exchange in connection
+        for step in ((ORIG, exchange.request), (RESP, exchange.response))
     ]
     events = split_feed(HttpParser, scenario, strict=True)
     expected_requests: list[Message] = []
@@ -199,7 +207,8 @@ def test_oracle_sees_a_known_exchange(split_feed: SplitFeed) -> None:
     """The h11 harness itself reads a fixed exchange as expected."""
     exchange = Exchange(
         request=b"POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\nhi",
-        response=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nT: 1\r\n\r\n",
+        response=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\nT: 1\r\n\r\n",
         method=b"POST",
         request_headers=((b"Host", b"example.com"), (b"Content-Length", b"2")),
         request_body=b"hi",

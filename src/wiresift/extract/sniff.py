@@ -128,12 +128,30 @@ _OOXML_PARTS: Final = (
 )
 
 
+def _candidates_by_first_byte() -> tuple[
+    tuple[tuple[tuple[tuple[int, bytes], ...], str], ...], ...
+]:
+    """For each value of the first byte, the signatures that can match, in table order."""
+    return tuple(
+        tuple(
+            (checks, media_type)
+            for checks, media_type in SIGNATURES
+            if not any(offset == 0 and magic[0] != first for offset, magic in checks if magic)
+        )
+        for first in range(256)
+    )
+
+
+# Looked up by the first byte so that only a handful of signatures are tried per content.
+_CANDIDATES: Final = _candidates_by_first_byte()
+
+
 def sniff_media_type(head: bytes) -> str | None:
     """Media type of content that starts with ``head``; None when ``head`` is empty."""
     if not head:
         return None
     head = head[:SNIFF_LENGTH]
-    for checks, media_type in SIGNATURES:
+    for checks, media_type in _CANDIDATES[head[0]]:
         if all(head.startswith(magic, offset) for offset, magic in checks):
             return _refine(head, media_type)
     return _sniff_text(head)

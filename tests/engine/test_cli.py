@@ -1,0 +1,135 @@
+"""The command line: outputs on disk, the summary, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import validator
+from wiresift.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "http-sample.pcap"
+
+
+def test_read_writes_passports_content_and_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample gives 20 schema-valid passports whose content files exist and match."""
+    out = tmp_path / "out"
+    assert main(["read", str(SAMPLE), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "objects   20 (http 20)" in err
+    assert "packets   " in err
+    passports = sorted((out / "objects").glob("*.json"))
+    assert len(passports) == 20
+    lines = (out / "objects.jsonl").read_bytes().splitlines()
+    assert len(lines) == 20
+    for path in passports:
+        passport = json.loads(path.read_bytes())
+        validator().validate(passport)
+        for item in passport["contents"]:
+            stored = out / item["path"]
+            assert stored.stat().st_size == item["size"]
+    assert not (out / ".tmp").exists()
+
+
+def test_reading_twice_stores_nothing_twice(tmp_path: Path) -> None:
+    """Content files are named by hash: a second run adds no file."""
+    out = tmp_path / "out"
+    assert main(["read", "-q", str(SAMPLE), "-o", str(out)]) == 0
+    first = sorted(p.name for p in (out / "content").rglob("*") if p.is_file())
+    assert main(["read", "-q", str(SAMPLE), "-o", str(out)]) == 0
+    second = sorted(p.name for p in (out / "content").rglob("*") if p.is_file())
+    assert first == second
+    assert len(first) > 10
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def test_missing_file_is_one_line_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing capture is reported in one line, with a non-zero exit."""
+    assert main(["read", str(tmp_path / "nope.pcap"), "-o", str(tmp_path / "o")]) == 3
+    assert "nope.pcap" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", "empty"), (b"this is not a capture file at all", "magic")],
+)
+def test_garbage_and_empty_files_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
+    """Zero-length and garbage files end with a clear message and exit 3."""
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(content)
+    assert main(["read", str(bad), "-o", str(tmp_path / "o")]) == 3
+    assert words in _one_line_error(capsys).lower()
+
+
+def test_truncated_capture_keeps_the_objects_before_the_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture cut in the middle yields the objects before the cut and names the offset."""
+    data = SAMPLE.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) * 2 // 3 + 7])
+    out = tmp_path / "o"
+    assert main(["read", str(cut), "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "truncated packet record at offset" in err
+    assert 5 <= len(list((out / "objects").glob("*.json"))) < 20
+
+
+def test_impossible_record_length_stops_with_the_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record claiming 4 GiB is corruption: the offset is named, earlier objects kept."""
+    data = bytearray(SAMPLE.read_bytes())
+    offset = 24
+    for _ in range(200):  # walk to the 200th record header
+        caplen = struct.unpack_from("<I", data, offset + 8)[0]
+        offset += 16 + caplen
+    struct.pack_into("<I", data, offset + 8, 0xFFFFFFFF)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "o"
+    assert main(["read", str(bad), "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert f"corrupt packet record at offset {offset}" in err
+    assert len(list((out / "objects").glob("*.json"))) >= 5
+
+
+def test_unwritable_output_is_one_line_and_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output path that is a file cannot be written: one line, exit 4."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["read", str(SAMPLE), "-o", str(blocker)]) == 4
+    assert "cannot write" in _one_line_error(capsys)
+
+
+def test_protocols_lists_http(capsys: pytest.CaptureFixture[str]) -> None:
+    """``wiresift protocols`` names HTTP with its port hints."""
+    assert main(["protocols"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("http ")
+    assert "8080" in out
+
+
+def test_detect_explains_each_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    """``wiresift detect`` prints one line per flow with the protocol and the reason."""
+    assert main(["detect", str(SAMPLE)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 10
+    assert all(" http (signature) " in line or " http (probe) " in line for line in lines)
