@@ -11,9 +11,12 @@ from typing import BinaryIO, Final
 from wiresift.model import ObjectRecord
 
 # Content streams through a buffer of this size before reaching the kernel.
-WRITE_BUFFER: Final = 1 << 20
-# Content smaller than this is held in memory until its hash is known.
-SPILL_THRESHOLD: Final = 1 << 20
+WRITE_BUFFER: Final = 128 * 1024
+# Content smaller than this is held in memory until its hash is known ...
+SPILL_THRESHOLD: Final = 256 * 1024
+# ... as long as all contents held together stay under this budget (peak RSS stays bounded
+# whatever the number of open connections).
+MEMORY_BUDGET: Final = 32 * 1024 * 1024
 CONTENT_DIR: Final = "content"
 OBJECTS_DIR: Final = "objects"
 TMP_DIR: Final = ".tmp"
@@ -39,13 +42,17 @@ class _FileWriter:
     def write(self, data: bytes) -> None:
         buffer = self._buffer
         if buffer is not None:
-            buffer += data
-            if len(buffer) >= SPILL_THRESHOLD:
-                self._tmp = self._store.temp_path()
-                self._file = open(self._tmp, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
-                self._file.write(buffer)
-                self._buffer = None
-            return
+            store = self._store
+            size = len(data)
+            if len(buffer) + size < SPILL_THRESHOLD and store.held + size < MEMORY_BUDGET:
+                buffer += data
+                store.held += size
+                return
+            self._tmp = store.temp_path()
+            self._file = open(self._tmp, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
+            self._file.write(buffer)
+            store.held -= len(buffer)
+            self._buffer = None
         assert self._file is not None
         self._file.write(data)
 
@@ -61,7 +68,7 @@ class _FileWriter:
             tmp = store.temp_path()
             with open(tmp, "wb") as f:
                 f.write(self._buffer or b"")
-            self._buffer = None
+            self._release()
         else:
             assert self._tmp is not None
             tmp = self._tmp
@@ -71,8 +78,13 @@ class _FileWriter:
         store.known.add(sha256)
         return rel
 
+    def _release(self) -> None:
+        if self._buffer is not None:
+            self._store.held -= len(self._buffer)
+            self._buffer = None
+
     def discard(self) -> None:
-        self._buffer = None
+        self._release()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -92,6 +104,7 @@ class FileContentStore:
         self._prefix = f"{os.getpid()}-"
         self._dirs: set[Path] = set()
         self.known: set[str] = set()
+        self.held = 0  # bytes of content held in memory by open writers
 
     def open(self) -> _FileWriter:
         return _FileWriter(self)

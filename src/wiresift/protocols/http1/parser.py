@@ -305,7 +305,7 @@ def parse_request_line(line: bytes, *, strict: bool) -> _RequestLine | None:
     """``method SP target SP HTTP/x.y`` (RFC 9112 s3), or None.
 
     Lenient mode also takes unknown token methods, spaces inside the target and
-    HTTP/0.9's ``GET /path``. Strict mode (used where the boundary is uncertain) takes
+    HTTP/0.9's ``GET /path`` (with any known method). Strict mode (used where the boundary is uncertain) takes
     known methods, single spaces and versioned lines only, a subset of what lenient mode
     takes.
     """
@@ -320,9 +320,11 @@ def parse_request_line(line: bytes, *, strict: bool) -> _RequestLine | None:
     target, space, version_text = rest.rpartition(b" ")
     version = _parse_version(version_text) if space else None
     if version is None:
-        if strict or method != b"GET" or not rest or b" " in rest:
+        # HTTP/0.9 knew GET only (RFC 1945 s4.1), but servers answer other known methods
+        # sent that way with a bare body too; unknown tokens are not taken in this form.
+        if strict or issues or not rest or b" " in rest:
             return None
-        return _RequestLine(method, rest, b"0.9", (*issues, "http_09_request"))
+        return _RequestLine(method, rest, b"0.9", ("http_09_request",))
     if strict:
         if not target or b" " in target:
             return None
@@ -451,33 +453,27 @@ class HttpParser(Parser):
         self._max_head = limits.max_header_block
         self._max_pending = limits.max_pending_tx
         self._max_paused = limits.detect_buffer_bytes
-        self._readers: dict[_State, Callable[[_Side, int, list[Event]], bool]] = {
-            _State.START: self._read_start,
-            _State.HEAD: self._read_head,
-            _State.BODY_LENGTH: self._read_body,
-            _State.BODY_CLOSE: self._read_body,
-            _State.CHUNK_SIZE: self._read_chunk_size,
-            _State.CHUNK_DATA: self._read_body,
-            _State.CHUNK_END: self._read_chunk_end,
-            _State.TRAILERS: self._read_trailers,
-            _State.RESYNC: self._read_resync,
-            _State.PAUSED: self._read_paused,
-            _State.DONE: self._read_nothing,
-        }
 
     # -- the Parser interface ------------------------------------------------------------
 
     def feed(self, direction: Direction, data: bytes, ts: int) -> list[Event]:
         """Take the next in-order bytes of ``direction``."""
         side = self._sides[direction]
-        out: list[Event] = []
-        if not data or side.closed or side.state is _State.DONE:
-            return out
         state = side.state
+        # Hot path: a segment that is all body passes through as it is, without a copy.
+        if state is _State.BODY_LENGTH or state is _State.CHUNK_DATA:
+            if 0 < len(data) < side.remaining and not side.buf:
+                side.remaining -= len(data)
+                return [body_data(direction, ts, side.tx, data)]
+        elif state is _State.BODY_CLOSE and data and not side.buf:
+            return [body_data(direction, ts, side.tx, data)]
+        out: list[Event] = []
+        if not data or side.closed or state is _State.DONE:
+            return out
         if (
             state is _State.BODY_LENGTH or state is _State.CHUNK_DATA or state is _State.BODY_CLOSE
         ) and not side.buf:
-            # Hot path: a segment of body, handed through without a copy.
+            # The body ends inside this segment: hand its part through, buffer the rest.
             data = self._stream(side, data, ts, out)
             if not data:
                 return out
@@ -548,8 +544,9 @@ class HttpParser(Parser):
     # -- the step loop ---------------------------------------------------------------------
 
     def _run(self, side: _Side, ts: int, out: list[Event]) -> None:
-        readers = self._readers
-        while readers[side.state](side, ts, out):
+        """Call the reader of the current state until one needs more bytes."""
+        readers = _READERS
+        while readers[side.state](self, side, ts, out):
             pass
 
     def _read_nothing(self, side: _Side, ts: int, out: list[Event]) -> bool:
@@ -1172,3 +1169,21 @@ class HttpParser(Parser):
             )
         buf.clear()
         side.state = _State.DONE
+
+
+# The readers table: what consumes bytes in each state. A reader returns True when it made
+# progress (the state may have changed) and False when it needs more bytes.
+_Reader = Callable[[HttpParser, _Side, int, list[Event]], bool]
+_READERS: Final[dict[_State, _Reader]] = {
+    _State.START: HttpParser._read_start,
+    _State.HEAD: HttpParser._read_head,
+    _State.BODY_LENGTH: HttpParser._read_body,
+    _State.BODY_CLOSE: HttpParser._read_body,
+    _State.CHUNK_SIZE: HttpParser._read_chunk_size,
+    _State.CHUNK_DATA: HttpParser._read_body,
+    _State.CHUNK_END: HttpParser._read_chunk_end,
+    _State.TRAILERS: HttpParser._read_trailers,
+    _State.RESYNC: HttpParser._read_resync,
+    _State.PAUSED: HttpParser._read_paused,
+    _State.DONE: HttpParser._read_nothing,
+}

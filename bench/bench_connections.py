@@ -1,0 +1,116 @@
+"""Memory held per open TCP connection (not a test).
+
+Feeds N connections into one engine and keeps them all open (no FIN, no timeout), then
+reports the growth of the process's traced Python memory and of its RSS divided by N.
+Three states are measured on fresh engines: after the handshake only, after a request
+is waiting for its response (detector done, HTTP parser and builder allocated), and in the
+middle of a response body (content being hashed and stored in memory).
+
+Reproduce:
+
+    .venv/bin/python bench/bench_connections.py --connections 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import struct
+import sys
+import tracemalloc
+
+from wiresift.config import Config
+from wiresift.engine import Engine
+from wiresift.extract.files import NullStore
+
+ETH = struct.Struct("!6s6sH")
+IP = struct.Struct("!BBHHHBBH4s4s")
+TCP = struct.Struct("!HHIIBBHHH")
+SYN, ACK, PSH = 0x02, 0x10, 0x08
+
+
+def frame(
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    payload: bytes = b"",
+) -> bytes:
+    tcp = TCP.pack(sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    ip = IP.pack(0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, src, dst) + tcp
+    return ETH.pack(b"\x02" * 6, b"\x04" * 6, 0x0800) + ip
+
+
+REQUEST = b"GET /object HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench/1\r\n\r\n"
+RESPONSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nContent-Type: text/plain\r\n\r\n"
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
+def measure(count: int, stage: str) -> tuple[float, float]:
+    engine = Engine(Config(), [], store=NullStore())
+    server = bytes([10, 1, 0, 1])
+    gc.collect()
+    tracemalloc.start()
+    base_traced = tracemalloc.get_traced_memory()[0]
+    base_rss = rss_kb()
+    ts = 1_700_000_000 * 10**9
+    for i in range(count):
+        client = bytes([10, 2, (i >> 8) & 0xFF, i & 0xFF])
+        sport = 1024 + (i >> 16)
+        isn_c, isn_s = 1000, 5000
+        ts += 1000
+        engine.process(ts, 1, frame(client, server, sport, 80, isn_c, 0, SYN))
+        engine.process(ts, 1, frame(server, client, 80, sport, isn_s, isn_c + 1, SYN | ACK))
+        engine.process(ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, ACK))
+        if stage in ("request", "body"):
+            engine.process(
+                ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, PSH | ACK, REQUEST)
+            )
+        if stage == "body":
+            payload = RESPONSE_HEAD + b"x" * 1000
+            engine.process(
+                ts,
+                1,
+                frame(
+                    server,
+                    client,
+                    80,
+                    sport,
+                    isn_s + 1,
+                    isn_c + 1 + len(REQUEST),
+                    PSH | ACK,
+                    payload,
+                ),
+            )
+    gc.collect()
+    traced = tracemalloc.get_traced_memory()[0] - base_traced
+    tracemalloc.stop()
+    rss = rss_kb() - base_rss
+    assert len(engine.flows) == count, len(engine.flows)
+    return traced / count, rss * 1024 / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--connections", type=int, default=100_000)
+    args = parser.parse_args()
+    for stage in ("handshake", "request", "body"):
+        traced, rss = measure(args.connections, stage)
+        print(
+            f"{args.connections:,} open connections, {stage:<9}: "
+            f"{traced:,.0f} bytes/connection traced Python memory, {rss:,.0f} bytes RSS"
+        )
+    print(f"reproduce: {sys.executable} {' '.join(sys.argv)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
