@@ -33,6 +33,7 @@ from wiresift.protocols.base import (
     SwitchProtocol,
 )
 
+_DIRECTIONS = (Direction.ORIG, Direction.RESP)
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
 BUILDERS: dict[str, type[HttpBuilder]] = {"http": HttpBuilder}
@@ -197,9 +198,8 @@ class Engine:
         app = self._app(flow)
         if app.sealed:
             return
-        direction = Direction(side ^ flow.flipped)
-        parser = app.parser
-        if parser is not None:
+        direction = _DIRECTIONS[side ^ flow.flipped]
+        if app.parser is not None:
             self._feed(flow, app, direction, data, ts)
             return
         detector = app.detector
@@ -218,7 +218,7 @@ class Engine:
         self._note_anomaly(flow, app, "tcp_content_gap", f"{size} bytes", ts)
         if app.sealed:
             return
-        direction = Direction(side ^ flow.flipped)
+        direction = _DIRECTIONS[side ^ flow.flipped]
         if app.parser is not None:
             self._gap(flow, app, direction, size, ts)
         elif app.detector is not None:
@@ -361,14 +361,17 @@ class Engine:
         if not events:
             return
         builder = app.builder
+        on_event = builder.on_event if builder is not None else None
         frame = self.flows.current_frame
         for event in events:
             if isinstance(event, Anomaly):
                 self._note_anomaly(flow, app, event.name, event.detail, event.ts)
             elif isinstance(event, SwitchProtocol):
                 self._switch(flow, app, event, ts)
-            if builder is not None:
-                self._emit(builder.on_event(event, frame))
+            if on_event is not None:
+                records = on_event(event, frame)
+                if records:
+                    self._emit(records)
 
     def _switch(self, flow: Flow, app: _FlowApp, event: SwitchProtocol, ts: int) -> None:
         """Hand the stream to another protocol, or to detection again (CONNECT, SOCKS)."""

@@ -24,6 +24,7 @@ FRAGMENTS = [
     b"POST /p HTTP/1.1\r\n",
     b"CONNECT host:443 HTTP/1.1\r\n",
     b"GET /\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     b"HTTP/1.1 200 OK\r\n",
     b"HTTP/1.1 100 Continue\r\n\r\n",
     b"HTTP/1.1 101 Switching Protocols\r\n",

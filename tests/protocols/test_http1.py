@@ -1603,3 +1603,15 @@ def test_line_of_false_candidates_resyncs_on_the_real_one(split_feed: SplitFeed)
         request(0, 0),
         done(ORIG, 0, 0),
     ]
+
+
+def test_http2_preface_switches_to_http2(split_feed: SplitFeed) -> None:
+    """HTTP/2 with prior knowledge hands the whole preface and what follows to http2."""
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    events = split_feed(HttpParser, [(ORIG, preface + settings), (RESP, settings)])
+    assert events == [
+        SwitchProtocol(
+            direction=ORIG, ts=0, to="http2", leftover=preface + settings, leftover_other=settings
+        ),
+    ]

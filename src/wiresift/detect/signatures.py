@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from wiresift.protocols.base import Direction
+if TYPE_CHECKING:  # only annotations need it; importing it would close an import cycle
+    from wiresift.protocols.base import Direction
 
 
 class Verdict(enum.Enum):

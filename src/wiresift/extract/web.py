@@ -38,6 +38,7 @@ from wiresift.protocols.http1.events import (
 Headers = tuple[tuple[bytes, bytes], ...]
 SourceFactory = Callable[[int, int], SourceRef]
 
+_NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Anomalies listed on one object at most.
 MAX_OBJECT_ANOMALIES: Final = 32
 _CONTENT_RANGE = re.compile(rb"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
@@ -103,6 +104,7 @@ class _Body:
         "_multipart",
         "_part_names",
         "_parts",
+        "_plain",
         "declared",
         "decode_error",
         "encodings",
@@ -155,6 +157,7 @@ class _Body:
                 max_parts=limits.max_multipart_parts,
                 max_header_block=limits.max_header_block,
             )
+        self._plain = self._decoder is None and self._multipart is None
         self._parts: dict[int, ContentTracker] = {}
         self._part_names: dict[int, str | None] = {}
         self.raw: ContentTracker | None = None
@@ -174,6 +177,10 @@ class _Body:
 
     def feed(self, data: bytes) -> None:
         self.wire_bytes += len(data)
+        main = self.main
+        if main is not None and self._plain:
+            main.write(data)  # the common case: neither encoded nor multipart
+            return
         output = self._builder.config.output
         if self._decoder is not None:
             if self.raw is None and output.keep_encoded_body:
@@ -334,13 +341,18 @@ class HttpBuilder:
 
     def on_event(self, event: Event, frame: int) -> list[ObjectRecord]:
         """Take one event; return the objects it completed."""
-        if isinstance(event, BodyData):
+        if type(event) is BodyData:  # the common case first: one per body segment
             ex = self._open.get(event.tx)
             if ex is not None:
-                self._body(ex, event.direction).feed(event.data)
+                body = ex.resp_body if event.direction else ex.req_body
+                if body is None:
+                    body = self._body(ex, event.direction)
+                else:
+                    self._last_anomaly_target = ex
+                body.feed(event.data)
                 ex.ts_last = event.ts
                 ex.last_frame = frame
-            return []
+            return _NOTHING
         if isinstance(event, RequestHead):
             ex = self._exchange(event.tx, event.ts, frame)
             ex.request = event

@@ -86,6 +86,8 @@ _STRICT_LINE: Final = (
 _RESYNC_PREFIX_LEN: Final = (MAX_METHOD_LEN + 1, len(b"HTTP/1.1 200"))
 
 _NO_BODY_STATUS: Final = frozenset({204, 304})
+# First line of the HTTP/2 connection preface (RFC 9113 s3.4).
+_HTTP2_PREFACE_LINE: Final = b"PRI * HTTP/2.0"
 # Content-Length digits taken at most: 10**18 bytes is beyond any real body, and int() of
 # a longer digit string is slow (Python caps it at 4300 digits).
 _MAX_LENGTH_DIGITS: Final = 18
@@ -305,9 +307,9 @@ def parse_request_line(line: bytes, *, strict: bool) -> _RequestLine | None:
     """``method SP target SP HTTP/x.y`` (RFC 9112 s3), or None.
 
     Lenient mode also takes unknown token methods, spaces inside the target and
-    HTTP/0.9's ``GET /path`` (with any known method). Strict mode (used where the boundary is uncertain) takes
-    known methods, single spaces and versioned lines only, a subset of what lenient mode
-    takes.
+    HTTP/0.9's ``GET /path`` (with any known method). Strict mode, used where the boundary
+    is uncertain, takes known methods, single spaces and versioned lines only: a subset of
+    what lenient mode takes.
     """
     method, space, rest = line.partition(b" ")
     if not space:
@@ -608,6 +610,11 @@ class HttpParser(Parser):
             if bare_lf:
                 self._report_bare_lf(side, ts, out)
             return True
+        if line == _HTTP2_PREFACE_LINE and side.direction is ORIG:
+            # HTTP/2 with prior knowledge (RFC 9113 s3.3): the preface goes to the next parser.
+            buf.unshift(line + (b"\n" if bare_lf else b"\r\n"))
+            self._switch(ORIG, "http2", ts, out)
+            return False
         parsed = (
             parse_request_line(line, strict=not side.synced)
             if side.direction is ORIG
@@ -822,7 +829,7 @@ class HttpParser(Parser):
         if switch:
             to = _protocol_name(upgrade or request_upgrade) if status == 101 else None
             self._finish(side, ts, out)
-            self._switch(to, ts, out)
+            self._switch(RESP, to, ts, out)
             return _SWITCHED
         if decided:
             self._unpause(ts, out)
@@ -887,21 +894,25 @@ class HttpParser(Parser):
 
     # -- switching ---------------------------------------------------------------------------
 
-    def _switch(self, to: str | None, ts: int, out: list[Event]) -> None:
-        """101 or a 2xx to CONNECT: HTTP is over on this connection (RFC 9110 s9.3.6, s15.2.2)."""
-        orig, resp = self._sides
-        if orig.tx >= 0:
-            self._finish(orig, ts, out, complete=False, reason="protocol_switch")
+    def _switch(self, direction: Direction, to: str | None, ts: int, out: list[Event]) -> None:
+        """HTTP/1 is over on this connection: a 101 or a 2xx to CONNECT (RFC 9110 s15.2.2,
+        s9.3.6) or the HTTP/2 preface. Messages still open end incomplete; what both sides
+        hold is handed over."""
+        own = self._sides[direction]
+        other = self._sides[1 - direction]
+        for side in (own, other):
+            if side.tx >= 0:
+                self._finish(side, ts, out, complete=False, reason="protocol_switch")
         out.append(
             SwitchProtocol(
-                direction=RESP,
+                direction=direction,
                 ts=ts,
                 to=to,
-                leftover=resp.buf.take_all(),
-                leftover_other=orig.buf.take_all(),
+                leftover=own.buf.take_all(),
+                leftover_other=other.buf.take_all(),
             )
         )
-        orig.state = resp.state = _State.DONE
+        own.state = other.state = _State.DONE
         self._pause_tx = -1
 
     def _unpause(self, ts: int, out: list[Event]) -> None:
