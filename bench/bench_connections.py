@@ -2,9 +2,10 @@
 
 Feeds N connections into one engine and keeps them all open (no FIN, no timeout), then
 reports the growth of the process's traced Python memory and of its RSS divided by N.
-Three states are measured on fresh engines: after the handshake only, after a request
-is waiting for its response (detector done, HTTP parser and builder allocated), and in the
-middle of a response body (content being hashed and stored in memory).
+Four states are measured on fresh engines: after the handshake only; after a request is
+waiting for its response (detector done, HTTP parser and builder allocated); idle on a
+keep-alive connection after a whole exchange; and in the middle of a response body
+(content being hashed).
 
 Reproduce:
 
@@ -70,9 +71,25 @@ def measure(count: int, stage: str) -> tuple[float, float]:
         engine.process(ts, 1, frame(client, server, sport, 80, isn_c, 0, SYN))
         engine.process(ts, 1, frame(server, client, 80, sport, isn_s, isn_c + 1, SYN | ACK))
         engine.process(ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, ACK))
-        if stage in ("request", "body"):
+        if stage in ("request", "keepalive", "body"):
             engine.process(
                 ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, PSH | ACK, REQUEST)
+            )
+        if stage == "keepalive":
+            payload = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+            engine.process(
+                ts,
+                1,
+                frame(
+                    server,
+                    client,
+                    80,
+                    sport,
+                    isn_s + 1,
+                    isn_c + 1 + len(REQUEST),
+                    PSH | ACK,
+                    payload,
+                ),
             )
         if stage == "body":
             payload = RESPONSE_HEAD + b"x" * 1000
@@ -102,7 +119,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--connections", type=int, default=100_000)
     args = parser.parse_args()
-    for stage in ("handshake", "request", "body"):
+    for stage in ("handshake", "request", "keepalive", "body"):
         traced, rss = measure(args.connections, stage)
         print(
             f"{args.connections:,} open connections, {stage:<9}: "
