@@ -110,7 +110,10 @@ def cmd_read(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         print(f"wiresift: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    config = Config(output=OutputConfig(store_content=not args.no_content))
+    config = Config(
+        output=OutputConfig(store_content=not args.no_content),
+        disabled_protocols=frozenset(args.disable),
+    )
     try:
         out.mkdir(parents=True, exist_ok=True)
         sinks: list[Sink] = [PassportFileSink(out)]
@@ -166,7 +169,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         print(f"wiresift: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    engine = Engine(Config(), [])
+    engine = Engine(Config(disabled_protocols=frozenset(args.disable)), [])
     engine.keep_detections = True
     for source in sources:
         engine.run(source)
@@ -191,6 +194,17 @@ def cmd_protocols(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_disable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        choices=[spec.name for spec in REGISTRY],
+        metavar="PROTOCOL",
+        help="do not parse this protocol (repeatable; see 'wiresift protocols')",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wiresift",
@@ -204,9 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--jsonl", help="also stream passports as JSON lines here ('-': stdout)")
     read.add_argument("--no-content", action="store_true", help="write passports only")
     read.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    _add_disable(read)
     read.set_defaults(func=cmd_read)
     detect = sub.add_parser("detect", help="show, per flow, which protocol was chosen and why")
     detect.add_argument("files", nargs="+")
+    _add_disable(detect)
     detect.set_defaults(func=cmd_detect)
     protocols = sub.add_parser("protocols", help="list the supported protocols")
     protocols.set_defaults(func=cmd_protocols)

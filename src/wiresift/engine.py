@@ -7,6 +7,7 @@ everything that allocates records happens per application message.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -67,6 +68,7 @@ class _FlowApp:
         "detection",
         "detector",
         "info",
+        "object_ids",
         "parser",
         "protocol",
         "sealed",
@@ -80,6 +82,7 @@ class _FlowApp:
         self.detection: Detection | None = None
         self.info: FlowInfo | None = None
         self.anomalies: list[str] = []
+        self.object_ids = itertools.count()  # numbers the flow's objects across protocols
         self.sealed = False  # nothing more to do with this flow's bytes
 
 
@@ -286,13 +289,19 @@ class Engine:
             )
         app.protocol = spec.name
         app.parser = spec.parser(app.info, self.config.limits)
+        if app.builder is not None:
+            # The stream changed hands (CONNECT, Upgrade): what the old protocol left open
+            # ends here, and the new one numbers its objects on from the same flow counter.
+            self._emit(app.builder.close(ts))
+            app.builder = None
         builder_type = BUILDERS.get(spec.name)
-        if builder_type is not None and app.builder is None:
+        if builder_type is not None:
             app.builder = builder_type(
                 self._flow_ref(flow, app.info),
                 self.store,
                 self.config,
                 self._source_ref,
+                app.object_ids,
             )
 
     def _source_ref(self, first_frame: int, last_frame: int) -> SourceRef:

@@ -133,3 +133,40 @@ def test_detect_explains_each_flow(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 10
     assert all(" http (signature) " in line or " http (probe) " in line for line in lines)
+
+
+def test_disable_switches_a_protocol_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--disable http`` reads the capture but extracts no HTTP object."""
+    out = tmp_path / "o"
+    assert main(["read", str(SAMPLE), "-o", str(out), "--disable", "http"]) == 0
+    assert "objects   0 (none)" in capsys.readouterr().err
+    assert list((out / "objects").glob("*.json")) == []
+
+
+def test_unknown_protocol_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown protocol name is refused with exit 2 before anything is read."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["read", str(SAMPLE), "--disable", "gopher"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_progress_bar_shows_the_share_of_input_read() -> None:
+    """The terminal progress line names the file and the percentage of its bytes read."""
+    import io  # noqa: PLC0415
+
+    from wiresift.capture import open_source  # noqa: PLC0415
+    from wiresift.cli import _Progress  # noqa: PLC0415
+
+    stream = io.StringIO()
+    with open_source(SAMPLE) as source:
+        progress = _Progress(stream, source, 1, 2)
+        for _packet in source:
+            pass
+        progress()
+        progress.done()
+    text = stream.getvalue()
+    assert "[1/2] http-sample.pcap [" + "#" * 30 + "] 100.0%" in text
+    assert text.endswith("\r")

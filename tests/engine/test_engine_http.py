@@ -263,3 +263,33 @@ def test_port_reuse_after_close_starts_a_new_flow() -> None:
     objs = run_frames(first.frames + second.frames).http()
     assert [o["http"]["uri"] for o in objs] == ["/one", "/two"]
     assert objs[0]["flow"]["uid"] != objs[1]["flow"]["uid"]
+
+
+def test_connect_tunnel_is_detected_again_and_its_http_extracted() -> None:
+    """After CONNECT 200, the tunnelled bytes go back to detection: inner HTTP is an object."""
+    s = TcpSession(server=("10.0.0.2", 3128))
+    s.handshake()
+    s.send(True, b"CONNECT inner.test:80 HTTP/1.1\r\nHost: inner.test:80\r\n\r\n")
+    s.send(False, b"HTTP/1.1 200 Connection established\r\n\r\n")
+    s.send(True, get("/inside.txt", host="inner.test"))
+    s.send(False, response(b"tunnelled body"))
+    s.fin(False)
+    objs = run_frames(s.frames).http()
+    assert [o["http"]["method"] for o in objs] == ["CONNECT", "GET"]
+    assert objs[0]["id"] != objs[1]["id"]
+    assert objs[0]["http"]["status"] == 200
+    inner = objs[1]
+    assert inner["http"]["url"] == "http://inner.test/inside.txt"
+    assert body(inner)["sha256"] == sha(b"tunnelled body")
+
+
+def test_disabled_protocol_yields_nothing() -> None:
+    """A protocol switched off in the configuration is not parsed at all."""
+    s = TcpSession()
+    s.handshake()
+    s.send(True, get())
+    s.send(False, response(b"ok"))
+    s.fin(False)
+    run = run_frames(s.frames, Config(disabled_protocols=frozenset({"http"})))
+    assert run.http() == []
+    assert run.stats.protocols == {}

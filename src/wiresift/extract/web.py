@@ -10,7 +10,7 @@ content store as they arrive; nothing holds a whole body in memory.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from wiresift.config import Config
@@ -327,9 +327,15 @@ class HttpBuilder:
     """Turns one flow's HTTP events into objects."""
 
     def __init__(
-        self, flow: FlowRef, store: ContentStore, config: Config, source: SourceFactory
+        self,
+        flow: FlowRef,
+        store: ContentStore,
+        config: Config,
+        source: SourceFactory,
+        object_ids: Iterator[int],
     ) -> None:
         self.flow = flow
+        self._ids = object_ids
         self.store = store
         self.config = config
         self._source = source
@@ -473,7 +479,7 @@ class HttpBuilder:
             and all(c.complete for c in contents)
         )
         return ObjectRecord(
-            id=f"{self.flow.uid}-{ex.tx}",
+            id=f"{self.flow.uid}-{next(self._ids)}",
             kind="http",
             protocol="http",
             ts_first=ex.ts_first,
