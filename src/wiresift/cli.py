@@ -7,6 +7,7 @@ line on stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
@@ -151,13 +152,19 @@ def cmd_read(args: argparse.Namespace) -> int:
                 source.close()
         stats = engine.finish()
     except OSError as exc:
+        for source in sources:
+            source.close()
+        for sink in sinks:
+            with contextlib.suppress(OSError):
+                sink.close()
         if exc.errno == errno.ENOSPC:
             print(f"wiresift: the disk holding {out} is full", file=sys.stderr)
         else:
             print(f"wiresift: output error: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
     finally:
-        anomaly_file.close()
+        with contextlib.suppress(OSError):
+            anomaly_file.close()
     if not args.quiet:
         print(_summary(stats, out), file=sys.stderr)
     return EXIT_INPUT if stats.errors else EXIT_OK

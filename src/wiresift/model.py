@@ -7,6 +7,7 @@ Schema in ``wiresift/schema/object.schema.json`` validates every passport.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass, field
@@ -18,11 +19,15 @@ SCHEMA_VERSION: Final = 1
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
+@functools.lru_cache(maxsize=64)
+def _format_second(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ts(ts_ns: int) -> str:
     """RFC 3339 UTC time with nanoseconds, e.g. ``2024-06-01T12:00:00.123456789Z``."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
+    return f"{_format_second(seconds)}.{nanos:09d}Z"
 
 
 def format_addr(packed: bytes) -> str:

@@ -170,3 +170,20 @@ def test_progress_bar_shows_the_share_of_input_read() -> None:
     text = stream.getvalue()
     assert "[1/2] http-sample.pcap [" + "#" * 30 + "] 100.0%" in text
     assert text.endswith("\r")
+
+
+def test_full_disk_is_one_line_and_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the disk fills up while objects are written, one line says so, exit 4."""
+    import errno  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from wiresift.outputs import filestore  # noqa: PLC0415
+
+    def no_space(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(filestore.os, "replace", no_space)
+    assert main(["read", str(SAMPLE), "-o", str(tmp_path / "o")]) == 4
+    assert "is full" in _one_line_error(capsys)

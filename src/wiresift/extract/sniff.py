@@ -8,7 +8,6 @@ test). Only the first SNIFF_LENGTH bytes are read, as in that standard (s5.1, 51
 
 from __future__ import annotations
 
-import codecs
 from typing import Final
 
 SNIFF_LENGTH: Final = 512
@@ -152,7 +151,10 @@ def sniff_media_type(head: bytes) -> str | None:
         return None
     head = head[:SNIFF_LENGTH]
     for checks, media_type in _CANDIDATES[head[0]]:
-        if all(head.startswith(magic, offset) for offset, magic in checks):
+        for offset, magic in checks:
+            if not head.startswith(magic, offset):
+                break
+        else:
             return _refine(head, media_type)
     return _sniff_text(head)
 
@@ -212,14 +214,19 @@ def _sniff_text(head: bytes) -> str:
         return "text/plain"
     body = head[3:] if head.startswith(_UTF8_BOM) else head
     body = body.lstrip(_WHITESPACE)
-    lowered = body[:64].lower()
-    for tag in _HTML_TAGS:
-        if lowered.startswith(tag) and len(lowered) > len(tag) and lowered[len(tag)] in _TAG_END:
-            return "text/html"
-    if lowered.startswith(b"<svg"):
-        return "image/svg+xml"
-    if lowered.startswith(b"<?xml"):
-        return "image/svg+xml" if b"<svg" in body.lower() else "application/xml"
+    if body.startswith(b"<"):
+        lowered = body[:64].lower()
+        for tag in _HTML_TAGS:
+            if (
+                lowered.startswith(tag)
+                and len(lowered) > len(tag)
+                and lowered[len(tag)] in _TAG_END
+            ):
+                return "text/html"
+        if lowered.startswith(b"<svg"):
+            return "image/svg+xml"
+        if lowered.startswith(b"<?xml"):
+            return "image/svg+xml" if b"<svg" in body.lower() else "application/xml"
     if not _is_text(head):
         return OCTET_STREAM
     if body[:1] in (b"{", b"["):
@@ -231,8 +238,11 @@ def _is_text(head: bytes) -> bool:
     """No binary data byte, and UTF-8 (a sequence cut by the end of ``head`` is allowed)."""
     if len(head.translate(None, _BINARY_BYTES)) != len(head):
         return False
+    if head.isascii():
+        return True
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Only a multi-byte sequence cut by the end of ``head`` is forgiven.
+        return exc.reason == "unexpected end of data" and exc.end == len(head)
     return True
