@@ -63,3 +63,6 @@ class Config:
     strict: bool = False
     tcp_idle_timeout: int = 300
     udp_idle_timeout: int = 60
+    # What the flow key includes besides the 5-tuple (see flow/table.py FlowConfig).
+    key_vlan: bool = True
+    key_tunnel: bool = True

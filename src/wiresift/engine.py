@@ -17,6 +17,7 @@ from typing import cast
 from wiresift.capture.base import PacketSource
 from wiresift.config import Config
 from wiresift.decode import PacketDecoder
+from wiresift.decode.packet import IPPROTO_TCP
 from wiresift.detect.detector import Detection, StreamDetector
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.extract.web import HttpBuilder
@@ -119,6 +120,8 @@ class Engine:
             FlowConfig(
                 tcp_idle_timeout=self.config.tcp_idle_timeout,
                 udp_idle_timeout=self.config.udp_idle_timeout,
+                key_vlan=self.config.key_vlan,
+                key_tunnel=self.config.key_tunnel,
             ),
         )
         self.stats = RunStats()
@@ -320,7 +323,11 @@ class Engine:
             client_port=info.orig_port,
             server_addr=info.resp_addr,
             server_port=info.resp_port,
-            encapsulation=flow.encap,
+            encapsulation=(
+                *flow.encap,
+                "ipv4" if len(flow.addr0) == 4 else "ipv6",
+                "tcp" if flow.proto == IPPROTO_TCP else "udp",
+            ),
         )
 
     def _feed(self, flow: Flow, app: _FlowApp, direction: Direction, data: bytes, ts: int) -> None:

@@ -151,7 +151,7 @@ def test_vlan_tags_are_recorded_as_encapsulation() -> None:
     s.send(False, response(b"ok"))
     s.fin(False)
     (obj,) = run_frames(s.frames).http()
-    assert obj["flow"]["encapsulation"] == ["eth", "vlan:100", "vlan:200"]
+    assert obj["flow"]["encapsulation"] == ["eth", "vlan:100", "vlan:200", "ipv4", "tcp"]
 
 
 def test_ipv6_flow() -> None:

@@ -34,19 +34,43 @@ from wiresift.flow.tcp import TcpReassembler
 NS: Final = 1_000_000_000
 # Packet-time interval between two sweeps for idle flows.
 SWEEP_INTERVAL_NS: Final = NS
+# Distinct encapsulation chains whose key context is remembered (each VLAN/tunnel is one).
+MAX_KEY_CONTEXTS: Final = 4096
 # Ports below this are taken as the server's side of a flow whose start was not captured.
 EPHEMERAL_FLOOR: Final = 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowConfig:
-    """Timeouts, in seconds of packet time."""
+    """Timeouts, in seconds of packet time, and what the flow key includes."""
 
     tcp_idle_timeout: int = 300
     udp_idle_timeout: int = 60
     # A closed connection's key is remembered this long, so that its last ACKs and
     # retransmissions do not open a new, mid-stream flow.
     closed_linger: int = 5
+    # VLAN ids in the key: equal addresses in two VLANs are two flows (Zeek's default too).
+    # Off for a SPAN port that sees the two directions of a connection in different VLANs.
+    key_vlan: bool = True
+    # Tunnel context in the key: two customers' equal private addresses inside different
+    # tunnels are different flows. Off when the same flow is seen both inside and outside a
+    # tunnel and should be one.
+    key_tunnel: bool = True
+
+
+# Encapsulation items that are VLAN tags; everything else that is not plain link framing
+# is tunnel context (outer IP endpoints, GRE keys, VXLAN/Geneve ids, MPLS, PPPoE sessions).
+_VLAN_PREFIX: Final = "vlan:"
+_LINK_ITEMS: Final = frozenset({"eth", "sll", "sll2", "raw", "null", "nflog", "wlan", "ppp"})
+
+
+def key_context(encap: tuple[str, ...], *, vlan: bool, tunnel: bool) -> tuple[str, ...]:
+    """The part of an encapsulation chain that goes into the flow key."""
+    return tuple(
+        item
+        for item in encap
+        if item not in _LINK_ITEMS and (vlan if item.startswith(_VLAN_PREFIX) else tunnel)
+    )
 
 
 class Flow:
@@ -140,6 +164,14 @@ class FlowTable:
         self._tcp_timeout = config.tcp_idle_timeout * NS
         self._udp_timeout = config.udp_idle_timeout * NS
         self._linger = config.closed_linger * NS
+        self._filter_key = not (config.key_vlan and config.key_tunnel)
+        self._contexts: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def _context_of(self, encap: tuple[str, ...]) -> tuple[str, ...]:
+        context = key_context(encap, vlan=self.config.key_vlan, tunnel=self.config.key_tunnel)
+        if len(self._contexts) < MAX_KEY_CONTEXTS:
+            self._contexts[encap] = context
+        return context
 
     def __len__(self) -> int:
         return len(self.flows)
@@ -158,10 +190,16 @@ class FlowTable:
         dst = d.dst
         sport = d.sport
         dport = d.dport
+        context = d.encap
+        if self._filter_key:
+            cached = self._contexts.get(context)
+            if cached is None:
+                cached = self._context_of(context)
+            context = cached
         if src < dst or (src == dst and sport < dport):
-            key = (src, sport, dst, dport, proto, d.encap)
+            key = (src, sport, dst, dport, proto, context)
         else:
-            key = (dst, dport, src, sport, proto, d.encap)
+            key = (dst, dport, src, sport, proto, context)
         flow = self.flows.get(key)
         if proto == IPPROTO_UDP:
             if flow is None:

@@ -6,7 +6,7 @@ from tests.pcapgen import TcpSession, udp_datagram
 from wiresift.config import Limits
 from wiresift.decode import PacketDecoder
 from wiresift.decode.packet import Decoded
-from wiresift.flow.table import NS, Flow, FlowConfig, FlowTable
+from wiresift.flow.table import NS, Flow, FlowConfig, FlowTable, key_context
 
 
 class Recorder:
@@ -171,3 +171,26 @@ def test_hole_in_a_stream_reaches_the_handler_as_a_gap() -> None:
     rec, _ = feed(s.frames)
     stream = [(c[0], c[3]) for c in rec.calls if c[0] in ("data", "gap")]
     assert stream == [("data", b"abc"), ("gap", 10), ("data", b"xyz")]
+
+
+def test_vlan_ids_can_be_left_out_of_the_key() -> None:
+    """With key_vlan off, the two directions seen in different VLANs are one flow."""
+    a = TcpSession(vlans=(10,))
+    a.handshake()
+    b = TcpSession(vlans=(20,), start_ns=a.frames[-1][0] + 1)
+    b.handshake()
+    _, table = feed(a.frames + b.frames, FlowConfig(key_vlan=False))
+    assert len(table) == 1
+
+
+def test_key_context_keeps_only_what_is_configured() -> None:
+    """Link framing never counts; VLAN tags and tunnel items count when switched on."""
+    chain = ("eth", "vlan:7", "ipv4:10.0.0.1-10.0.0.2", "gre", "eth")
+    assert key_context(chain, vlan=True, tunnel=True) == (
+        "vlan:7",
+        "ipv4:10.0.0.1-10.0.0.2",
+        "gre",
+    )
+    assert key_context(chain, vlan=False, tunnel=True) == ("ipv4:10.0.0.1-10.0.0.2", "gre")
+    assert key_context(chain, vlan=True, tunnel=False) == ("vlan:7",)
+    assert key_context(chain, vlan=False, tunnel=False) == ()
