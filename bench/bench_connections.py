@@ -48,6 +48,11 @@ def frame(
 
 REQUEST = b"GET /object HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench/1\r\n\r\n"
 RESPONSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nContent-Type: text/plain\r\n\r\n"
+# What the server has sent when the connection is left open, per measured state.
+RESPONSES = {
+    "keepalive": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",  # a whole response
+    "body": RESPONSE_HEAD + b"x" * 1000,  # the first kilobyte of a 100 kB body
+}
 
 
 def rss_kb() -> int:
@@ -75,37 +80,11 @@ def measure(count: int, stage: str) -> tuple[float, float]:
             engine.process(
                 ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, PSH | ACK, REQUEST)
             )
-        if stage == "keepalive":
-            payload = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+        response = RESPONSES.get(stage)
+        if response is not None:
+            ack = isn_c + 1 + len(REQUEST)
             engine.process(
-                ts,
-                1,
-                frame(
-                    server,
-                    client,
-                    80,
-                    sport,
-                    isn_s + 1,
-                    isn_c + 1 + len(REQUEST),
-                    PSH | ACK,
-                    payload,
-                ),
-            )
-        if stage == "body":
-            payload = RESPONSE_HEAD + b"x" * 1000
-            engine.process(
-                ts,
-                1,
-                frame(
-                    server,
-                    client,
-                    80,
-                    sport,
-                    isn_s + 1,
-                    isn_c + 1 + len(REQUEST),
-                    PSH | ACK,
-                    payload,
-                ),
+                ts, 1, frame(server, client, 80, sport, isn_s + 1, ack, PSH | ACK, response)
             )
     gc.collect()
     traced = tracemalloc.get_traced_memory()[0] - base_traced
