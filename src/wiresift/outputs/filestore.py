@@ -37,7 +37,7 @@ class _FileWriter:
         self._store = store
         self._buffer: bytearray | None = bytearray()
         self._file: BinaryIO | None = None
-        self._tmp: Path | None = None
+        self._tmp: str | None = None
 
     def write(self, data: bytes) -> None:
         buffer = self._buffer
@@ -62,8 +62,8 @@ class _FileWriter:
         if store.has(sha256, rel):
             self.discard()
             return rel
-        final = store.root / rel
-        store.ensure_dir(final.parent)
+        final = store.prefix + rel
+        store.ensure_dir(sha256[:2])
         if self._file is None:
             tmp = store.temp_path()
             with open(tmp, "wb") as f:
@@ -89,7 +89,8 @@ class _FileWriter:
             self._file.close()
             self._file = None
         if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
             self._tmp = None
 
 
@@ -102,29 +103,34 @@ class FileContentStore:
         self._tmpdir.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count()
         self._prefix = f"{os.getpid()}-"
-        self._dirs: set[Path] = set()
+        self._tmpstr = str(self._tmpdir) + os.sep
+        self._dirs: set[str] = set()
         self.known: set[str] = set()
+        self.prefix = str(root) + os.sep
+        self._fresh = not (root / CONTENT_DIR).exists()
         self.held = 0  # bytes of content held in memory by open writers
 
     def open(self) -> _FileWriter:
         return _FileWriter(self)
 
-    def temp_path(self) -> Path:
-        return self._tmpdir / f"{self._prefix}{next(self._counter)}"
+    def temp_path(self) -> str:
+        return f"{self._tmpstr}{self._prefix}{next(self._counter)}"
 
     def has(self, sha256: str, rel: str) -> bool:
         """Already stored (in this run, or by an earlier run into the same folder)."""
         if sha256 in self.known:
             return True
-        if (self.root / rel).exists():
+        if self._fresh:
+            return False  # the folder had no content when the run began
+        if os.path.exists(self.prefix + rel):
             self.known.add(sha256)
             return True
         return False
 
-    def ensure_dir(self, path: Path) -> None:
-        if path not in self._dirs:
-            path.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(path)
+    def ensure_dir(self, shard: str) -> None:
+        if shard not in self._dirs:
+            os.makedirs(f"{self.prefix}{CONTENT_DIR}/{shard}", exist_ok=True)
+            self._dirs.add(shard)
 
     def close(self) -> None:
         # A folder still holding files of an interrupted writer is left for inspection.
@@ -137,17 +143,21 @@ class PassportFileSink:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._objects = root / OBJECTS_DIR
-        self._objects.mkdir(parents=True, exist_ok=True)
-        self._tmpdir = root / TMP_DIR
-        self._tmpdir.mkdir(parents=True, exist_ok=True)
+        objects = root / OBJECTS_DIR
+        objects.mkdir(parents=True, exist_ok=True)
+        tmpdir = root / TMP_DIR
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        # Plain strings: path objects cost more than the write itself on this path.
+        self._objects = str(objects) + os.sep
+        self._tmpdir = str(tmpdir) + os.sep
 
     def emit(self, record: ObjectRecord, encoded: bytes) -> None:
-        tmp = self._tmpdir / f"{record.id}.json"
+        name = record.id + ".json"
+        tmp = self._tmpdir + name
         with open(tmp, "wb") as f:
             f.write(encoded)
             f.write(b"\n")
-        os.replace(tmp, self._objects / f"{record.id}.json")
+        os.replace(tmp, self._objects + name)
 
     def close(self) -> None:
         return None
