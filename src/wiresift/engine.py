@@ -148,7 +148,7 @@ class Engine:
             for ts, linktype, data, wirelen, _iface in source:
                 frame += 1
                 nbytes += wirelen
-                d = decode(linktype, data)
+                d = decode(linktype, data, ts)
                 if d is not None:
                     table_packet(d, ts, frame)
                 if progress is not None and not frame & 0x3FFF:
@@ -168,7 +168,7 @@ class Engine:
         """One packet (tests and embedding)."""
         self.stats.packets += 1
         self.stats.bytes += len(data) if wirelen is None else wirelen
-        d = self.decoder.decode(linktype, data)
+        d = self.decoder.decode(linktype, data, ts)
         if d is not None:
             self.flows.packet(d, ts, self.stats.packets)
         self.last_ts = max(self.last_ts, ts)
@@ -176,6 +176,7 @@ class Engine:
     def finish(self) -> RunStats:
         """End every flow, close the sinks, and return the totals."""
         cpu0 = time.process_time()
+        self.decoder.expire_fragments()  # datagrams still incomplete are counted and reported
         self.flows.flush(self.last_ts)
         for sink in self.sinks:
             sink.close()

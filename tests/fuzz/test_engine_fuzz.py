@@ -39,7 +39,7 @@ def test_damaged_frames_never_crash_the_engine(damage: list[tuple[int, int, int,
             frames[index] = (ts, data[:pos] + bytes([value]) + data[pos + 1 :])
     if damage:
         del frames[damage[0][0] % len(frames)]
-        first, second = damage[-1][0], damage[0][1] % len(frames)
+        first, second = damage[-1][0] % len(frames), damage[0][1] % len(frames)
         frames[first], frames[second] = frames[second], frames[first]
     run = run_frames(frames)
     assert run.stats.anomalies["parser_crash"] == 0

@@ -22,7 +22,12 @@ ipv4_bad_header_length, ipv4_bad_total_length, ipv4_zero_total_length, ipv6_trun
 ipv6_bad_version, ipv6_zero_payload_length, ipv6_too_many_ext_headers,
 ipv6_ext_header_truncated, ipv6_misplaced_hop_by_hop, ah_truncated, tunnel_too_deep,
 tcp_truncated, tcp_bad_data_offset, udp_truncated, udp_bad_length, udp_length_mismatch,
-decode_too_many_layers.
+decode_too_many_layers; GRE and ERSPAN anomalies (gre.py); tunnels in UDP (udptunnels.py);
+mpls_truncated, mpls_too_many_labels (mpls.py); pppoe_truncated,
+pppoe_bad_version, pppoe_bad_code, pppoe_bad_length, ppp_truncated (pppoe.py);
+nflog_truncated, nflog_bad_tlv_length, nflog_too_many_tlvs (nflog.py); radiotap_truncated,
+radiotap_bad_version, radiotap_bad_length, wlan_truncated, wlan_bad_version (ieee80211.py);
+IP fragment reassembly anomalies (ipfrag.py).
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from typing import Final
 
 from wiresift.capture.base import (
     LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
+    LINKTYPE_NFLOG,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
     LINKTYPE_RAW_BSD12,
@@ -55,12 +62,25 @@ from wiresift.decode.ethernet import (
     decode_ethernet,
     decode_non_ip,
 )
+from wiresift.decode.gre import IPPROTO_GRE, decode_gre, decode_gre_udp
+from wiresift.decode.ieee80211 import LINKTYPE_IEEE802_11, decode_ieee80211, decode_radiotap
+from wiresift.decode.ipfrag import FragmentReassembler
 from wiresift.decode.ipip import IPPROTO_IPIP, IPPROTO_IPV6, decode_ipip
 from wiresift.decode.ipsec import decode_ah, decode_esp
 from wiresift.decode.ipv4 import decode_ipv4
 from wiresift.decode.ipv6 import NH_AH, NH_NO_NEXT, decode_ipv6
+from wiresift.decode.mpls import ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTICAST, decode_mpls
+from wiresift.decode.nflog import decode_nflog
 from wiresift.decode.null import ENCAP_NULL, decode_loop, decode_null
 from wiresift.decode.packet import IPPROTO_TCP, IPPROTO_UDP, Decoded
+from wiresift.decode.pppoe import (
+    ETHERTYPE_PPP,
+    ETHERTYPE_PPPOE_DISCOVERY,
+    ETHERTYPE_PPPOE_SESSION,
+    decode_ppp,
+    decode_pppoe_discovery,
+    decode_pppoe_session,
+)
 from wiresift.decode.raw import ENCAP_RAW, decode_raw
 from wiresift.decode.sll import ARPHRD_NETLINK, ENCAP_SLL, ENCAP_SLL2, decode_sll, decode_sll2
 from wiresift.decode.transport import (
@@ -68,6 +88,20 @@ from wiresift.decode.transport import (
     decode_no_next_header,
     decode_tcp,
     decode_udp,
+    finish_udp,
+)
+from wiresift.decode.udptunnels import (
+    UDP_PORT_AYIYA,
+    UDP_PORT_GENEVE,
+    UDP_PORT_GRE,
+    UDP_PORT_GTPU,
+    UDP_PORT_TEREDO,
+    UDP_PORT_VXLAN,
+    decode_ayiya,
+    decode_geneve,
+    decode_gtpu,
+    decode_teredo,
+    decode_vxlan,
 )
 from wiresift.decode.vlan import decode_vlan
 from wiresift.decode.walk import (
@@ -117,6 +151,21 @@ DISPATCH: Final[Mapping[tuple[Layer, int], Decoder]] = MappingProxyType(
         (Layer.IPPROTO, NH_AH): decode_ah,
         (Layer.IPPROTO, IPPROTO_ESP): decode_esp,
         (Layer.IPPROTO, NH_NO_NEXT): decode_no_next_header,
+        (Layer.IPPROTO, IPPROTO_GRE): decode_gre,
+        (Layer.UDP_PORT, UDP_PORT_VXLAN): decode_vxlan,
+        (Layer.UDP_PORT, UDP_PORT_GENEVE): decode_geneve,
+        (Layer.UDP_PORT, UDP_PORT_TEREDO): decode_teredo,
+        (Layer.UDP_PORT, UDP_PORT_GTPU): decode_gtpu,
+        (Layer.UDP_PORT, UDP_PORT_GRE): decode_gre_udp,
+        (Layer.UDP_PORT, UDP_PORT_AYIYA): decode_ayiya,
+        (Layer.LINKTYPE, LINKTYPE_NFLOG): decode_nflog,
+        (Layer.LINKTYPE, LINKTYPE_IEEE802_11): decode_ieee80211,
+        (Layer.LINKTYPE, LINKTYPE_IEEE802_11_RADIOTAP): decode_radiotap,
+        (Layer.ETHERTYPE, ETHERTYPE_MPLS): decode_mpls,
+        (Layer.ETHERTYPE, ETHERTYPE_MPLS_MULTICAST): decode_mpls,
+        (Layer.ETHERTYPE, ETHERTYPE_PPPOE_SESSION): decode_pppoe_session,
+        (Layer.ETHERTYPE, ETHERTYPE_PPPOE_DISCOVERY): decode_pppoe_discovery,
+        (Layer.ETHERTYPE, ETHERTYPE_PPP): decode_ppp,
     }
 )
 
@@ -126,6 +175,7 @@ FALLBACK: Final[Mapping[Layer, Decoder]] = MappingProxyType(
         Layer.LINKTYPE: decode_unknown_linktype,
         Layer.ETHERTYPE: decode_non_ip,
         Layer.IPPROTO: decode_ip_other,
+        Layer.UDP_PORT: finish_udp,
     }
 )
 
@@ -178,7 +228,8 @@ class PacketDecoder:
 
     ``anomalies`` counts anomalies by name; ``counters`` counts what was seen ("ipv4",
     "ipv6", "tcp", "udp", "icmp", "icmpv6", "ip_other", "non_ip", "fragment", "esp",
-    "no_next_header", "unknown_linktype:<n>").
+    "no_next_header", "unknown_linktype:<n>", and for 802.11 frames without readable IP
+    "wlan_encrypted", "wlan_fragment", "wlan_amsdu").
     """
 
     def __init__(
@@ -190,6 +241,9 @@ class PacketDecoder:
     ) -> None:
         self.limits = limits or DecodeLimits()
         self._walk = Walk(self.limits)
+        # IP fragments are reassembled by packet time (ipfrag.py).
+        self.reassembler = FragmentReassembler(self.limits)
+        self._walk.defrag = self.reassembler
         for encap in _LINK_ENCAPS:
             self._walk.seed(encap[0], encap)
         # VLAN-tagged Ethernet encaps by VLAN id, shared with the walk (it fills them in).
@@ -198,6 +252,8 @@ class PacketDecoder:
         for (layer, key), decoder in dispatch.items():
             self._tables[layer][key] = decoder
         self._fallbacks: list[Decoder] = [fallback[layer] for layer in Layer]
+        # UDP ports with a tunnel decoder: both paths hand their datagrams to the table.
+        self._walk.udp_ports = self._udp_tunnel_ports = frozenset(self._tables[Layer.UDP_PORT])
         self._steps = range(self.limits.max_layers)
         self.anomalies: Counter[str] = self._walk.anomalies
         # The fast path stands for a walk of at most 4 steps through one VLAN tag.
@@ -222,6 +278,11 @@ class PacketDecoder:
         counters["udp"] += self._fast_ipv4_udp + self._fast_ipv6_udp
         return +counters
 
+    def expire_fragments(self, ts: int | None = None) -> None:
+        """Drop fragmented datagrams still incomplete at packet time ``ts`` past their
+        timeout (all of them when None, at the end of the input): ipfrag_timeout each."""
+        self.reassembler.expire(self._walk, ts)
+
     def take_new_anomalies(self) -> list[tuple[str, str]]:
         """(name, detail) of the anomalies since the last call, at most
         ``limits.max_new_anomalies`` of them."""
@@ -232,8 +293,12 @@ class PacketDecoder:
         walk.new_anomalies = []
         return new
 
-    def decode(self, linktype: int, data: bytes) -> Decoded | None:
-        """Decode one captured packet; None when it carries nothing for the flow table."""
+    def decode(self, linktype: int, data: bytes, ts: int = 0) -> Decoded | None:
+        """Decode one captured packet; None when it carries nothing for the flow table.
+
+        ``ts`` is the packet time in ns (fragment timeouts); the packet that completes a
+        fragmented datagram returns the reassembled datagram's Decoded.
+        """
         size = len(data)
         # Link layer of the fast path: where IP starts, its EtherType, the encapsulation.
         if linktype == LINKTYPE_ETHERNET and size >= _FAST_ETHERNET_MIN_LEN and self._fast:
@@ -246,18 +311,18 @@ class PacketDecoder:
                 if tci & _VLAN_ID_MASK:
                     node = self._eth_children.get(tci & _VLAN_ID_MASK)
                     if node is None:  # first packet of this VLAN: the walk interns it
-                        return self._decode_walk(linktype, data)
+                        return self._decode_walk(linktype, data, ts)
                     encap = node.encap
         elif linktype == LINKTYPE_LINUX_SLL and size >= _SLL_LEN and self._fast:
             hatype, ethertype = _SLL_FIELDS.unpack_from(data)
             if hatype == ARPHRD_NETLINK:
-                return self._decode_walk(linktype, data)
+                return self._decode_walk(linktype, data, ts)
             ip_at = _SLL_LEN
             encap = ENCAP_SLL
         elif linktype == LINKTYPE_LINUX_SLL2 and size >= _SLL2_LEN and self._fast:
             ethertype, hatype = _SLL2_FIELDS.unpack_from(data)
             if hatype == ARPHRD_NETLINK:
-                return self._decode_walk(linktype, data)
+                return self._decode_walk(linktype, data, ts)
             ip_at = _SLL2_LEN
             encap = ENCAP_SLL2
         elif linktype == LINKTYPE_RAW and size and self._fast:
@@ -266,7 +331,7 @@ class PacketDecoder:
             ip_at = 0
             encap = ENCAP_RAW
         else:
-            return self._decode_walk(linktype, data)
+            return self._decode_walk(linktype, data, ts)
 
         if ethertype == ETHERTYPE_IPV4:
             if size >= ip_at + _FAST_IPV4_NEEDS:
@@ -309,7 +374,11 @@ class PacketDecoder:
                             )
                     elif proto == IPPROTO_UDP:
                         udp_end = l4_at + (seq >> 16)
-                        if l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size:
+                        if (
+                            l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
+                            and sport not in self._udp_tunnel_ports
+                            and dport not in self._udp_tunnel_ports
+                        ):
                             self._fast_ipv4_udp += 1
                             return _tuple_new(
                                 Decoded,
@@ -366,7 +435,11 @@ class PacketDecoder:
                         )
                 elif proto == IPPROTO_UDP:
                     udp_end = l4_at + (seq >> 16)
-                    if l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size:
+                    if (
+                        l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
+                        and sport not in self._udp_tunnel_ports
+                        and dport not in self._udp_tunnel_ports
+                    ):
                         self._fast_ipv6_udp += 1
                         return _tuple_new(
                             Decoded,
@@ -384,11 +457,12 @@ class PacketDecoder:
                                 False,
                             ),
                         )
-        return self._decode_walk(linktype, data)
+        return self._decode_walk(linktype, data, ts)
 
-    def _decode_walk(self, linktype: int, data: bytes) -> Decoded | None:
+    def _decode_walk(self, linktype: int, data: bytes, ts: int = 0) -> Decoded | None:
         """Follow the dispatch table from the link layer to the end of the walk."""
         walk = self._walk
+        walk.ts = ts
         # Start the walk at the link layer (every packet the fast path leaves comes here).
         walk.data = data
         walk.ns = Layer.LINKTYPE

@@ -64,7 +64,16 @@ def decode_ipv6(walk: Walk, data: bytes, offset: int) -> int:
     walk.src = src
     walk.dst = dst
     walk.counts["ipv6"] += 1
-    extensions = 0
+    return decode_ipv6_extensions(walk, data, position, next_header)
+
+
+def decode_ipv6_extensions(
+    walk: Walk, data: bytes, position: int, next_header: int, extensions: int = 0
+) -> int:
+    """Extension headers from ``position`` to ``walk.ip_end`` -> (IPPROTO, upper-layer
+    protocol); also walks the fragmentable part of a reassembled datagram (ipfrag.py),
+    where ``extensions`` counts the fragment header already passed."""
+    end = walk.ip_end
     while next_header in EXTENSION_HEADERS:
         extensions += 1
         if extensions > walk.limits.max_ipv6_ext_headers:

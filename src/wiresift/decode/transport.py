@@ -4,7 +4,9 @@ TCP: the data offset must be at least 5 words and fit in the IP datagram; the pa
 to the end of the datagram. UDP: the length field must be at least 8; the datagram is cut to
 it when it is shorter than the IP payload, and a length longer than the IP payload is an
 anomaly (the payload is then what IP carried). Any other protocol (ICMP, ICMPv6, SCTP...)
-becomes a Decoded with zero ports and the whole IP payload.
+becomes a Decoded with zero ports and the whole IP payload. A UDP datagram to or from a port
+in ``Walk.udp_ports`` goes on to the (UDP_PORT, port) table entry (a tunnel: VXLAN, Geneve,
+Teredo, GTP-U, GRE in UDP, AYIYA), which checks its header and else ends with ``finish_udp``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import struct
 from typing import Final
 
 from wiresift.decode.packet import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
-from wiresift.decode.walk import Walk
+from wiresift.decode.walk import Layer, Walk
 
 TCP_MIN_HEADER_LEN: Final = 20
 UDP_HEADER_LEN: Final = 8
@@ -61,7 +63,22 @@ def decode_udp(walk: Walk, data: bytes, offset: int) -> int:
     elif udp_end > walk.ip_wire_end:
         walk.anomaly("udp_length_mismatch", f"length {length} > IP payload {end - offset}")
     walk.counts["udp"] += 1
+    tunnel_ports = walk.udp_ports
+    if dport in tunnel_ports or sport in tunnel_ports:
+        # A tunnel candidate: the port picks the decoder, the header must then validate.
+        walk.ip_end = end
+        walk.ns = Layer.UDP_PORT
+        walk.key = dport if dport in tunnel_ports else sport
+        return offset + UDP_HEADER_LEN
     return walk.finish(IPPROTO_UDP, sport, dport, 0, 0, 0, data[offset + UDP_HEADER_LEN : end])
+
+
+def finish_udp(walk: Walk, data: bytes, offset: int) -> int:
+    """Plain UDP after all (fallback of the UDP_PORT namespace, and what a tunnel decoder
+    calls when the header does not validate): ``offset`` is where the UDP payload starts and
+    ``walk.ip_end`` where the datagram ends."""
+    sport, dport, _ = _UDP.unpack_from(data, offset - UDP_HEADER_LEN)
+    return walk.finish(IPPROTO_UDP, sport, dport, 0, 0, 0, data[offset : walk.ip_end])
 
 
 def decode_ip_other(walk: Walk, data: bytes, offset: int) -> int:

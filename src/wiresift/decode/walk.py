@@ -20,9 +20,12 @@ import ipaddress
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from wiresift.decode.packet import Decoded
+
+if TYPE_CHECKING:
+    from wiresift.decode.ipfrag import FragmentReassembler
 
 STOP: Final = -1
 
@@ -52,6 +55,7 @@ class Layer(enum.IntEnum):
     LINKTYPE = 0  # pcap LINKTYPE_* number (tcpdump.org/linktypes.html)
     ETHERTYPE = 1  # IEEE 802 EtherType
     IPPROTO = 2  # IPv4 protocol / IPv6 next header (IANA protocol numbers)
+    UDP_PORT = 3  # UDP port of a tunnel candidate (VXLAN 4789, ...); see Walk.udp_ports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +78,18 @@ class DecodeLimits:
     max_interned_encaps: int = 4096
     # Distinct unknown link types named in the counters; the rest count as "other".
     max_unknown_linktypes: int = 64
+    # IP fragment reassembly (ipfrag.py). A datagram expires this long after its first
+    # fragment, by packet time (Linux net.ipv4.ipfrag_time: 30 s).
+    ipfrag_timeout_ns: int = 30_000_000_000
+    # Bytes held for incomplete datagrams, data plus ipfrag.FRAGMENT_OVERHEAD per fragment;
+    # past it the oldest datagrams are dropped (Linux ipfrag_high_thresh: 4 MiB).
+    ipfrag_max_bytes: int = 4 * 1024 * 1024
+    # Datagrams in progress; past it the oldest is dropped (bounds the per-datagram objects
+    # of a flood of one-fragment datagrams, which the byte limit alone lets reach ~50000).
+    ipfrag_max_datagrams: int = 4096
+    # Fragments of one datagram; past it the datagram is dropped. A 65535-byte IPv4
+    # datagram cut to RFC 791's 68-byte minimum MTU (48 data bytes each) takes 1366.
+    ipfrag_max_fragments: int = 2048
 
 
 class EncapNode:
@@ -94,6 +110,7 @@ class Walk:
         "anomalies",
         "counts",
         "data",
+        "defrag",
         "dst",
         "ip_end",
         "ip_wire_end",
@@ -106,7 +123,9 @@ class Walk:
         "root",
         "src",
         "truncated",
+        "ts",
         "tunnels",
+        "udp_ports",
         "vlan_tags",
     )
 
@@ -137,6 +156,13 @@ class Walk:
         self.result: Decoded | None = None
         self.vlan_tags = 0
         self.tunnels = 0
+        # Packet time (ns), for fragment timeouts; the reassembler (None: fragments are
+        # counted and dropped).
+        self.ts = 0
+        self.defrag: FragmentReassembler | None = None
+        # UDP ports with a UDP_PORT table entry (set by PacketDecoder): a datagram to or
+        # from one of them is offered to that entry, which checks the header.
+        self.udp_ports: frozenset[int] = frozenset()
 
     def anomaly(self, name: str, detail: str = "") -> int:
         """Record a named anomaly of this packet; returns STOP so decoders can end with it."""
@@ -160,6 +186,13 @@ class Walk:
         """Append ``vlan:<id>`` without building the string once it was seen."""
         node = self.node.children.get(vlan_id)
         self.node = node if node is not None else self._child(vlan_id, f"vlan:{vlan_id}")
+
+    def push_id(self, kind: str, value: int) -> None:
+        """Append ``<kind>=<value>`` (e.g. "vxlan:vni=42") without building the string once
+        it was seen."""
+        key = (kind, value)
+        node = self.node.children.get(key)
+        self.node = node if node is not None else self._child(key, f"{kind}={value}")
 
     def push_tunnel(self, kind: str, a: bytes, b: bytes) -> None:
         """Append ``<kind>:<lower address>-<higher address>``: endpoints are sorted so both
@@ -187,13 +220,15 @@ class Walk:
     def fragment(self, proto: int, ident: int, offset: int, more: bool, payload_at: int) -> int:
         """An IP fragment (RFC 791 s2.3; RFC 8200 s4.5) of the datagram from src to dst.
 
-        This is where reassembly slots in: it would hold the fragment (data[payload_at:
-        ip_end], at byte ``offset``), and once the datagram is whole, set ``data`` to it,
-        ``ns``/``key`` to (IPPROTO, proto) and return 0 to walk on. For now fragments are
-        counted and dropped.
+        Counted, then held by the reassembler (ipfrag.py; data[payload_at:ip_end] at byte
+        ``offset``): once the datagram is whole it sets ``data`` to it and ``ns``/``key`` to
+        its next header and returns that header's offset, so the walk goes on. Without a
+        reassembler fragments are counted and dropped.
         """
-        del proto, ident, offset, more, payload_at
-        return self.count("fragment")
+        self.counts["fragment"] += 1
+        if self.defrag is None:
+            return STOP
+        return self.defrag.add(self, proto, ident, offset, more, payload_at)
 
     def finish(
         self, proto: int, sport: int, dport: int, flags: int, seq: int, ack: int, payload: bytes
