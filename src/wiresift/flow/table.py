@@ -61,7 +61,11 @@ class FlowConfig:
 # Encapsulation items that are VLAN tags; everything else that is not plain link framing
 # is tunnel context (outer IP endpoints, GRE keys, VXLAN/Geneve ids, MPLS, PPPoE sessions).
 _VLAN_PREFIX: Final = "vlan:"
-_LINK_ITEMS: Final = frozenset({"eth", "sll", "sll2", "raw", "null", "nflog", "wlan", "ppp"})
+# MPLS is framing too: its labels change hop by hop, and a router's capture shows one
+# connection with and without them.
+_LINK_ITEMS: Final = frozenset(
+    {"eth", "sll", "sll2", "raw", "null", "nflog", "wlan", "ppp", "mpls"}
+)
 
 
 def key_context(encap: tuple[str, ...], *, vlan: bool, tunnel: bool) -> tuple[str, ...]:
@@ -83,6 +87,7 @@ class Flow:
         "bytes0",
         "bytes1",
         "closed",
+        "early_ack",
         "encap",
         "fin_mask",
         "first_frame",
@@ -120,6 +125,7 @@ class Flow:
         self.closed = False
         self.fin_mask = 0  # bit per side: FIN seen
         self.syn_seq: int | None = None
+        self.early_ack: tuple[int, int] | None = None  # (side, ack) before any payload
         self.reasm: list[TcpReassembler] | None = None
         self.app: object = None  # owned by the handler (detection/parser state)
 
@@ -164,7 +170,6 @@ class FlowTable:
         self._tcp_timeout = config.tcp_idle_timeout * NS
         self._udp_timeout = config.udp_idle_timeout * NS
         self._linger = config.closed_linger * NS
-        self._filter_key = not (config.key_vlan and config.key_tunnel)
         self._contexts: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _context_of(self, encap: tuple[str, ...]) -> tuple[str, ...]:
@@ -190,12 +195,9 @@ class FlowTable:
         dst = d.dst
         sport = d.sport
         dport = d.dport
-        context = d.encap
-        if self._filter_key:
-            cached = self._contexts.get(context)
-            if cached is None:
-                cached = self._context_of(context)
-            context = cached
+        context = self._contexts.get(d.encap)
+        if context is None:
+            context = self._context_of(d.encap)
         if src < dst or (src == dst and sport < dport):
             key = (src, sport, dst, dport, proto, context)
         else:
@@ -228,8 +230,15 @@ class FlowTable:
         reasm = flow.reasm
         if reasm is None:
             if not payload and not flags & (TCP_FIN | TCP_RST):
+                if flags & TCP_ACK:
+                    # Remember the last pure ACK: in a capture that starts mid-connection
+                    # it tells where the other side's stream stands (see TcpReassembler.ack).
+                    flow.early_ack = (side, d.ack)
                 return
             reasm = self._reasm(flow)
+            early = flow.early_ack
+            if early is not None and flow.syn_seq is None:
+                reasm[1 - early[0]].ack(early[1], ts)
         if flags & TCP_ACK:
             reasm[1 - side].ack(d.ack, ts)
         if payload:
