@@ -52,8 +52,15 @@ def one_run(capture: Path, out: Path) -> dict[str, float]:
     )
     wall = time.perf_counter() - wall0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"cpu": cpu, "wall": wall, "rss_mb": after.ru_maxrss / 1024}
+    user = after.ru_utime - before.ru_utime
+    system = after.ru_stime - before.ru_stime
+    return {
+        "cpu": user + system,
+        "user": user,
+        "sys": system,
+        "wall": wall,
+        "rss_mb": after.ru_maxrss / 1024,
+    }
 
 
 def verify(out: Path, www: Path) -> tuple[int, int, list[str]]:
@@ -86,7 +93,12 @@ def main() -> int:
     parser.add_argument("capture", type=Path)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--www", type=Path, help="served files, to verify the bodies")
-    parser.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, emptied before each run (default: a temporary one); the file "
+        "system matters: creating a file can cost far more CPU on a disk than on tmpfs",
+    )
     args = parser.parse_args()
     packets, wire = count_packets(args.capture)
     out = args.out or Path(tempfile.mkdtemp(prefix="wiresift-bench-"))
@@ -97,7 +109,8 @@ def main() -> int:
         print(
             f"run {index + 1}: {wire * 8 / r['cpu'] / 1e6:,.0f} Mbit/s, "
             f"{packets / r['cpu']:,.0f} packets/s, {r['cpu'] * 1e6 / packets:.2f} µs CPU/packet, "
-            f"{r['wall']:.1f} s wall, peak RSS {r['rss_mb']:.0f} MB"
+            f"({r['user']:.1f} s user, {r['sys']:.1f} s system), {r['wall']:.1f} s wall, "
+            f"peak RSS {r['rss_mb']:.0f} MB"
         )
     cpu = statistics.median(r["cpu"] for r in results)
     wall = statistics.median(r["wall"] for r in results)
