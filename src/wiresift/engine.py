@@ -202,12 +202,24 @@ class Engine:
         return None
 
     def stream_data(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
-        app = self._app(flow)
-        if app.sealed:
+        app = cast("_FlowApp | None", flow.app)
+        if app is None:
+            app = self._app(flow)
+        elif app.sealed:
             return
         direction = _DIRECTIONS[side ^ flow.flipped]
-        if app.parser is not None:
-            self._feed(flow, app, direction, data, ts)
+        parser = app.parser
+        if parser is not None:
+            # The hot path: one call per in-order chunk of an identified stream.
+            try:
+                events = parser.feed(direction, data, ts)
+            except Exception as exc:  # a wiresift bug: contain it to this flow
+                self._crashed(flow, app, exc)
+                return
+            if events:
+                self._dispatch(flow, app, events, ts)
+            return
+        if app.sealed:
             return
         detector = app.detector
         if detector is None:
