@@ -30,8 +30,16 @@ CASES = {
     "vlan/zeek-http-vlan.pcap": {("eth", "ipv4", "tcp")},
     "vlan/zeek-http-qinq.pcap": {("eth", "ipv4", "tcp")},
     "vlan/zeek-vlan-qinqinq.pcap": {("eth", "vlan:30", "vlan:20", "vlan:10", "ipv4", "tcp")},
-    "encap/zeek-teredo.pcap": {("eth", "ipv4", "tcp")},
+    # The ipv6.google.com exchanges run through a Teredo relay on port 32900, recognised by
+    # the Teredo header alone.
+    "encap/zeek-teredo.pcap": {
+        ("eth", "ipv4", "tcp"),
+        ("eth", "teredo:83.170.1.38-192.168.2.16", "ipv6", "tcp"),
+    },
 }
+
+# Response body sizes in Zeek's http.log for the same capture (resp_len, decoded).
+ZEEK_RESPONSE_SIZES = {"encap/zeek-teredo.pcap": {6640, 25119, 11845}}
 
 
 # Captures holding only a request (TShark exports nothing): the request's host and target.
@@ -60,6 +68,9 @@ def test_encapsulated_http_objects(name: str) -> None:
     produced = {c["sha256"] for o in objects for c in o["contents"]}
     expected = tshark_hashes(name)
     assert expected - produced == set()
+    if name in ZEEK_RESPONSE_SIZES:
+        sizes = {c["size"] for o in objects for c in o["contents"] if c["role"] == "response-body"}
+        assert sizes == ZEEK_RESPONSE_SIZES[name]
     if name in REQUEST_ONLY:
         assert [(o["http"]["host"], o["http"]["uri"]) for o in objects] == [REQUEST_ONLY[name]]
     else:

@@ -223,6 +223,17 @@ _FAST_MAX_STEPS: Final = 4  # Ethernet, VLAN, IP, transport
 _tuple_new: Final = tuple.__new__
 
 
+def _maybe_teredo(data: bytes, start: int, end: int) -> bool:
+    """Cheap first test for Teredo on any port: the payload is an origin indication, or an
+    IPv6 header whose payload length fills the datagram (the walk checks the rest)."""
+    if end - start < 40:
+        return False
+    first = data[start]
+    if first == 0:
+        return True
+    return first >> 4 == 6 and ((data[start + 4] << 8) | data[start + 5]) + 40 == end - start
+
+
 class PacketDecoder:
     """Decodes packets of any supported link type; one instance per packet source.
 
@@ -378,6 +389,7 @@ class PacketDecoder:
                             l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
                             and sport not in self._udp_tunnel_ports
                             and dport not in self._udp_tunnel_ports
+                            and not _maybe_teredo(data, l4_at + _UDP_HEADER_LEN, udp_end)
                         ):
                             self._fast_ipv4_udp += 1
                             return _tuple_new(
@@ -439,6 +451,7 @@ class PacketDecoder:
                         l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
                         and sport not in self._udp_tunnel_ports
                         and dport not in self._udp_tunnel_ports
+                        and not _maybe_teredo(data, l4_at + _UDP_HEADER_LEN, udp_end)
                     ):
                         self._fast_ipv6_udp += 1
                         return _tuple_new(

@@ -17,6 +17,14 @@ from typing import Final
 from wiresift.decode.packet import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
 from wiresift.decode.walk import Layer, Walk
 
+# Teredo (RFC 4380): its port, the first 32 bits of every Teredo address (s2.6), the
+# origin indication's length (s5.1.1) and the IPv6 header it carries.
+TEREDO_PORT: Final = 3544
+_TEREDO_PREFIX: Final = b"\x20\x01\x00\x00"
+_TEREDO_ORIGIN_LEN: Final = 8
+_IPV6_HEADER_LEN: Final = 40
+_IPV6_VERSION: Final = 6
+
 TCP_MIN_HEADER_LEN: Final = 20
 UDP_HEADER_LEN: Final = 8
 
@@ -70,7 +78,31 @@ def decode_udp(walk: Walk, data: bytes, offset: int) -> int:
         walk.ns = Layer.UDP_PORT
         walk.key = dport if dport in tunnel_ports else sport
         return offset + UDP_HEADER_LEN
+    if TEREDO_PORT in tunnel_ports and looks_like_teredo(data, offset + UDP_HEADER_LEN, end):
+        # Teredo relays and clients use any port (RFC 4380 s5.2): recognised by its header.
+        walk.ip_end = end
+        walk.ns = Layer.UDP_PORT
+        walk.key = TEREDO_PORT
+        return offset + UDP_HEADER_LEN
     return walk.finish(IPPROTO_UDP, sport, dport, 0, 0, 0, data[offset + UDP_HEADER_LEN : end])
+
+
+def looks_like_teredo(data: bytes, start: int, end: int) -> bool:
+    """A UDP payload that is a Teredo packet whatever its port (RFC 4380 s4, s5.1.1): an
+    optional origin indication, then an IPv6 header that fills the datagram exactly, with a
+    Teredo address (2001:0::/32) on one side."""
+    position = start
+    if end - position >= _TEREDO_ORIGIN_LEN and data[position] == 0 and data[position + 1] == 0:
+        position += _TEREDO_ORIGIN_LEN
+    if end - position < _IPV6_HEADER_LEN or data[position] >> 4 != _IPV6_VERSION:
+        return False
+    payload_length = (data[position + 4] << 8) | data[position + 5]
+    if position + _IPV6_HEADER_LEN + payload_length != end:
+        return False
+    return (
+        data[position + 8 : position + 12] == _TEREDO_PREFIX
+        or data[position + 24 : position + 28] == _TEREDO_PREFIX
+    )
 
 
 def finish_udp(walk: Walk, data: bytes, offset: int) -> int:

@@ -219,22 +219,25 @@ def test_capture_tunnels_and_conversations(capture: str) -> None:
 
 @pytest.mark.corpus
 def test_teredo_capture() -> None:
-    """zeek-teredo: 4 TCP conversations as in the manifest; the Teredo packets to and from
-    port 3544 (qualification: 3 ICMPv6 and 1 bubble) become IPv6 inside the tunnel."""
+    """zeek-teredo: the three Teredo tunnels of Zeek's tunnel.log, including the relay on
+    port 32900 that is recognised by its header alone (RFC 4380 s5.2), which carries the
+    IPv6 HTTP connection to ipv6.google.com; the 4 IPv4 TCP conversations of the manifest."""
     decoder, tunnels, conversations = _decode_all(corpus_path("pcaps", "encap", "zeek-teredo.pcap"))
     assert tunnels == {
-        (): 74,
+        (): 49,
         ("teredo:65.55.158.80-192.168.2.16",): 2,
         ("teredo:65.55.158.81-192.168.2.16",): 1,
+        ("teredo:83.170.1.38-192.168.2.16",): 23,
     }
-    assert decoder.counters["icmpv6"] == 3
-    assert decoder.counters["no_next_header"] == 1
+    assert decoder.counters["icmpv6"] == 4
+    assert decoder.counters["no_next_header"] == 3
     assert {c for c in conversations if c[0] == "tcp"} == {
         _sorted(("tcp", "192.168.2.16:1576", "75.126.130.163:80")),
         _sorted(("tcp", "192.168.2.16:1577", "75.126.203.78:80")),
         _sorted(("tcp", "192.168.2.16:1578", "75.126.203.78:80")),
         _sorted(("tcp", "192.168.2.16:1580", "67.228.110.120:80")),
+        _sorted(("tcp", "2001:0:4137:9e50:8000:f12a:b9c8:2815:1286", "2001:4860:0:2001::68:80")),
     }
-    # tshark's 7 UDP conversations = these 5 + the 2 outer Teredo (3544) ones.
-    assert len([c for c in conversations if c[0] == "udp"]) == 5
+    # tshark's 7 UDP conversations less the 3 outer Teredo ones (tshark decodes only port 3544).
+    assert len([c for c in conversations if c[0] == "udp"]) == 4
     assert decoder.anomalies == {}

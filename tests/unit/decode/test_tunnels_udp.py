@@ -361,3 +361,19 @@ def test_truncation_at_every_length_never_raises(frame: bytes) -> None:
     whole = decode(frame, decoder)
     assert whole is not None
     assert (whole.proto, whole.truncated) == (6, False)
+
+
+def test_teredo_on_any_port_is_recognised_by_its_header() -> None:
+    """A relay on another port (RFC 4380 s5.2): an IPv6 packet filling the datagram with a
+    Teredo address (2001:0::/32) is Teredo; the same without a Teredo address stays UDP."""
+    from tests.pcapgen import tcp  # noqa: PLC0415
+
+    segment = tcp(1286, 80, 1, 0, 0x18, b"hi")
+    teredo_inner = ipv6("2001:0:4137:9e50::1", "2001:4860::68", 6, segment)
+    result = decode(over_udp(3797, 32900, teredo_inner), PacketDecoder())
+    assert result is not None
+    assert result.encap == ("eth", "teredo:198.51.100.3-198.51.100.7")
+    assert (result.proto, result.sport, result.dport, result.payload) == (6, 1286, 80, b"hi")
+    other_inner = ipv6("2001:db8::1", "2001:4860::68", 6, segment)
+    plain = decode(over_udp(3797, 32900, other_inner), PacketDecoder())
+    assert plain == plain_udp(3797, 32900, other_inner)
