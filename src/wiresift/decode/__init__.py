@@ -62,7 +62,14 @@ from wiresift.decode.ethernet import (
     decode_ethernet,
     decode_non_ip,
 )
-from wiresift.decode.gre import IPPROTO_GRE, decode_gre, decode_gre_udp
+from wiresift.decode.gre import (
+    ETHERTYPE_TEB,
+    GRE_HEADER_LEN,
+    GRE_KEY,
+    IPPROTO_GRE,
+    decode_gre,
+    decode_gre_udp,
+)
 from wiresift.decode.ieee80211 import LINKTYPE_IEEE802_11, decode_ieee80211, decode_radiotap
 from wiresift.decode.ipfrag import FragmentReassembler
 from wiresift.decode.ipip import IPPROTO_IPIP, IPPROTO_IPV6, decode_ipip
@@ -201,6 +208,7 @@ _FAST_COVERS: Final = (
 # header, addresses. Both then get the TCP ports, sequence, ack, data offset and flags (for
 # UDP, "sequence" holds the length and the checksum).
 _IPV4_L4: Final = struct.Struct("!BxH2xHxB2x4s4sHHIIBB")
+_GRE_FIXED: Final = struct.Struct("!HH")  # flags and version, protocol type (RFC 2784 s2)
 _IPV6_L4: Final = struct.Struct("!BxxxHBx16s16sHHIIBB")
 _VLAN_TAG: Final = struct.Struct("!HH")
 _SLL_FIELDS: Final = struct.Struct("!2xH10xH")  # ARPHRD type, protocol
@@ -275,6 +283,10 @@ class PacketDecoder:
         )
         # Packets decoded by the fast path, by (IP version, transport); see counters.
         self._fast_ipv4_tcp = 0
+        self._fast_gre_packets = 0
+        # (outer encapsulation, outer src, outer dst, GRE key or -1, protocol) -> the chain
+        # the walk gave that tunnel; bounded like the interned encapsulations.
+        self._gre_encaps: dict[tuple[tuple[str, ...], bytes, bytes, int, int], tuple[str, ...]] = {}
         self._fast_ipv4_udp = 0
         self._fast_ipv6_tcp = 0
         self._fast_ipv6_udp = 0
@@ -283,7 +295,8 @@ class PacketDecoder:
     def counters(self) -> Counter[str]:
         """Counts of what was seen, by name (a snapshot taken when read)."""
         counters = Counter({name: n for name, n in self._walk.counts.items() if n})
-        counters["ipv4"] += self._fast_ipv4_tcp + self._fast_ipv4_udp
+        # A packet through the GRE fast path counts its outer IPv4 header too.
+        counters["ipv4"] += self._fast_ipv4_tcp + self._fast_ipv4_udp + self._fast_gre_packets
         counters["ipv6"] += self._fast_ipv6_tcp + self._fast_ipv6_udp
         counters["tcp"] += self._fast_ipv4_tcp + self._fast_ipv6_tcp
         counters["udp"] += self._fast_ipv4_udp + self._fast_ipv6_udp
@@ -344,12 +357,87 @@ class PacketDecoder:
         else:
             return self._decode_walk(linktype, data, ts)
 
-        if ethertype == ETHERTYPE_IPV4:
-            if size >= ip_at + _FAST_IPV4_NEEDS:
+        tunnelled = False
+        gre_miss: tuple[tuple[str, ...], bytes, bytes, bytes, int, int] | None = None
+        while True:
+            if ethertype == ETHERTYPE_IPV4:
+                if size >= ip_at + _FAST_IPV4_NEEDS:
+                    (
+                        version_ihl,
+                        total_length,
+                        flags_offset,
+                        proto,
+                        src,
+                        dst,
+                        sport,
+                        dport,
+                        seq,
+                        ack,
+                        data_offset,
+                        flags,
+                    ) = _IPV4_L4.unpack_from(data, ip_at)
+                    if version_ihl == _IPV4_NO_OPTIONS and not flags_offset & _IPV4_FRAGMENT_MASK:
+                        l4_at = ip_at + _IPV4_HEADER_LEN
+                        end = ip_at + total_length
+                        if proto == IPPROTO_TCP:
+                            payload_at = l4_at + (data_offset >> 4) * 4
+                            if l4_at + _TCP_HEADER_LEN <= payload_at <= end <= size:
+                                self._fast_ipv4_tcp += 1
+                                return _tuple_new(
+                                    Decoded,
+                                    (
+                                        src,
+                                        dst,
+                                        IPPROTO_TCP,
+                                        sport,
+                                        dport,
+                                        flags,
+                                        seq,
+                                        ack,
+                                        data[payload_at:end],
+                                        encap,
+                                        False,
+                                    ),
+                                )
+                        elif proto == IPPROTO_UDP:
+                            udp_end = l4_at + (seq >> 16)
+                            if (
+                                l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
+                                and sport not in self._udp_tunnel_ports
+                                and dport not in self._udp_tunnel_ports
+                                and not _maybe_teredo(data, l4_at + _UDP_HEADER_LEN, udp_end)
+                            ):
+                                self._fast_ipv4_udp += 1
+                                return _tuple_new(
+                                    Decoded,
+                                    (
+                                        src,
+                                        dst,
+                                        IPPROTO_UDP,
+                                        sport,
+                                        dport,
+                                        0,
+                                        0,
+                                        0,
+                                        data[l4_at + _UDP_HEADER_LEN : udp_end],
+                                        encap,
+                                        False,
+                                    ),
+                                )
+                        elif proto == IPPROTO_GRE and not tunnelled and end <= size:
+                            # GRE around Ethernet or IP, the commonest tunnel: read on into
+                            # the inner packet here instead of walking seven table entries.
+                            inner = self._fast_gre(data, l4_at, end, encap, src, dst)
+                            if inner is not None:
+                                ethertype, ip_at, encap = inner
+                                size = end
+                                tunnelled = True
+                                continue
+                            gre_miss = (encap, src, dst, data, l4_at, end)
+            elif ethertype == ETHERTYPE_IPV6 and size >= ip_at + _FAST_IPV6_NEEDS:
                 (
-                    version_ihl,
-                    total_length,
-                    flags_offset,
+                    version_class,
+                    payload_length,
                     proto,
                     src,
                     dst,
@@ -359,14 +447,14 @@ class PacketDecoder:
                     ack,
                     data_offset,
                     flags,
-                ) = _IPV4_L4.unpack_from(data, ip_at)
-                if version_ihl == _IPV4_NO_OPTIONS and not flags_offset & _IPV4_FRAGMENT_MASK:
-                    l4_at = ip_at + _IPV4_HEADER_LEN
-                    end = ip_at + total_length
+                ) = _IPV6_L4.unpack_from(data, ip_at)
+                if version_class >> 4 == 6:
+                    l4_at = ip_at + _IPV6_HEADER_LEN
+                    end = l4_at + payload_length
                     if proto == IPPROTO_TCP:
                         payload_at = l4_at + (data_offset >> 4) * 4
                         if l4_at + _TCP_HEADER_LEN <= payload_at <= end <= size:
-                            self._fast_ipv4_tcp += 1
+                            self._fast_ipv6_tcp += 1
                             return _tuple_new(
                                 Decoded,
                                 (
@@ -391,7 +479,7 @@ class PacketDecoder:
                             and dport not in self._udp_tunnel_ports
                             and not _maybe_teredo(data, l4_at + _UDP_HEADER_LEN, udp_end)
                         ):
-                            self._fast_ipv4_udp += 1
+                            self._fast_ipv6_udp += 1
                             return _tuple_new(
                                 Decoded,
                                 (
@@ -408,69 +496,75 @@ class PacketDecoder:
                                     False,
                                 ),
                             )
-        elif ethertype == ETHERTYPE_IPV6 and size >= ip_at + _FAST_IPV6_NEEDS:
-            (
-                version_class,
-                payload_length,
-                proto,
-                src,
-                dst,
-                sport,
-                dport,
-                seq,
-                ack,
-                data_offset,
-                flags,
-            ) = _IPV6_L4.unpack_from(data, ip_at)
-            if version_class >> 4 == 6:
-                l4_at = ip_at + _IPV6_HEADER_LEN
-                end = l4_at + payload_length
-                if proto == IPPROTO_TCP:
-                    payload_at = l4_at + (data_offset >> 4) * 4
-                    if l4_at + _TCP_HEADER_LEN <= payload_at <= end <= size:
-                        self._fast_ipv6_tcp += 1
-                        return _tuple_new(
-                            Decoded,
-                            (
-                                src,
-                                dst,
-                                IPPROTO_TCP,
-                                sport,
-                                dport,
-                                flags,
-                                seq,
-                                ack,
-                                data[payload_at:end],
-                                encap,
-                                False,
-                            ),
-                        )
-                elif proto == IPPROTO_UDP:
-                    udp_end = l4_at + (seq >> 16)
-                    if (
-                        l4_at + _UDP_HEADER_LEN <= udp_end <= end <= size
-                        and sport not in self._udp_tunnel_ports
-                        and dport not in self._udp_tunnel_ports
-                        and not _maybe_teredo(data, l4_at + _UDP_HEADER_LEN, udp_end)
-                    ):
-                        self._fast_ipv6_udp += 1
-                        return _tuple_new(
-                            Decoded,
-                            (
-                                src,
-                                dst,
-                                IPPROTO_UDP,
-                                sport,
-                                dport,
-                                0,
-                                0,
-                                0,
-                                data[l4_at + _UDP_HEADER_LEN : udp_end],
-                                encap,
-                                False,
-                            ),
-                        )
-        return self._decode_walk(linktype, data, ts)
+            break
+        if tunnelled:
+            return self._decode_walk(linktype, data, ts)
+        result = self._decode_walk(linktype, data, ts)
+        if gre_miss is not None and result is not None:
+            self._learn_gre(gre_miss, result)
+        return result
+
+    def _fast_gre(
+        self,
+        data: bytes,
+        gre_at: int,
+        end: int,
+        outer: tuple[str, ...],
+        src: bytes,
+        dst: bytes,
+    ) -> tuple[int, int, tuple[str, ...]] | None:
+        """A plain GRE header (version 0, at most a key; RFC 2784, RFC 2890) carrying
+        Ethernet (0x6558) with IP inside, or IP itself: the inner EtherType, where the inner
+        IP header starts, and the encapsulation the walk gave the same tunnel before. None
+        sends the packet to the walk (anything unusual, or a tunnel not seen yet)."""
+        if gre_at + GRE_HEADER_LEN > end:
+            return None
+        flags, protocol = _GRE_FIXED.unpack_from(data, gre_at)
+        position = gre_at + GRE_HEADER_LEN
+        key = -1
+        if flags:
+            if flags != GRE_KEY or position + 4 > end:
+                return None
+            key = int.from_bytes(data[position : position + 4], "big")
+            position += 4
+        if protocol == ETHERTYPE_TEB:
+            if position + _ETHERNET_LEN > end:
+                return None
+            inner_type = data[position + 12] << 8 | data[position + 13]
+            ip_at = position + _ETHERNET_LEN
+        elif protocol in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+            inner_type = protocol
+            ip_at = position
+        else:
+            return None
+        if inner_type != ETHERTYPE_IPV4 and inner_type != ETHERTYPE_IPV6:  # noqa: PLR1714
+            return None
+        encap = self._gre_encaps.get((outer, src, dst, key, protocol))
+        if encap is None:
+            return None
+        self._fast_gre_packets += 1
+        return inner_type, ip_at, encap
+
+    def _learn_gre(
+        self,
+        miss: tuple[tuple[str, ...], bytes, bytes, bytes, int, int],
+        result: Decoded,
+    ) -> None:
+        """Remember the encapsulation the walk gave a GRE tunnel, for the fast path."""
+        outer, src, dst, data, gre_at, _end = miss
+        if len(self._gre_encaps) >= self.limits.max_interned_encaps:
+            return
+        flags, protocol = _GRE_FIXED.unpack_from(data, gre_at)
+        if flags not in (0, GRE_KEY):
+            return
+        key = int.from_bytes(data[gre_at + 4 : gre_at + 8], "big") if flags else -1
+        # The walk's chain for this shape: outer items, "gre:<low>-<high>", the key item if
+        # any, and "eth" for bridged Ethernet; anything longer (inner VLANs, tunnels) is
+        # left to the walk.
+        length = len(outer) + 1 + (key >= 0) + (protocol == ETHERTYPE_TEB)
+        encap = result.encap
+        if len(encap) == length and encap[: len(outer)] == outer:
+            self._gre_encaps[(outer, src, dst, key, protocol)] = encap
 
     def _decode_walk(self, linktype: int, data: bytes, ts: int = 0) -> Decoded | None:
         """Follow the dispatch table from the link layer to the end of the walk."""

@@ -294,3 +294,44 @@ def test_truncation_at_every_length_never_raises(frame: bytes) -> None:
     whole = decode(frame, decoder)
     assert whole is not None
     assert whole.truncated is False
+
+
+@pytest.mark.parametrize(
+    "gre_packet",
+    [
+        gre(0x6558) + ether(IPV4_TCP),
+        gre(0x6558, key=9) + ether(IPV6_TCP, 0x86DD),
+        gre(0x0800) + IPV4_TCP,
+        gre(0x0800, key=3) + IPV4_TCP,
+    ],
+)
+def test_gre_fast_path_gives_what_the_walk_gives(gre_packet: bytes) -> None:
+    """After a tunnel's first packet, plain GRE is read by the fast path: same Decoded and
+    same counters as the walk, both directions."""
+    fast = PacketDecoder()
+    walked = PacketDecoder()
+    for reverse in (False, True, False, True):
+        frame = over_ipv4(gre_packet, reverse=reverse)
+        result = fast.decode(1, frame)
+        assert result is not None
+        assert result == walked._decode_walk(1, frame)
+    assert fast._fast_gre_packets == 2  # the first packet each way taught the fast path
+    assert fast.counters == walked.counters
+
+
+@pytest.mark.parametrize(
+    "gre_packet",
+    [
+        gre(0x0800, sequence=1) + IPV4_TCP,  # sequence numbers: walk
+        gre(0x0800, checksum=True) + IPV4_TCP,  # checksum: walk
+        gre(0x6558) + ether(IPV4_TCP, vlans=[7]),  # inner VLAN: walk
+        gre(0x0800) + IPV4_TCP[:30],  # inner header cut short: walk (its anomaly)
+    ],
+)
+def test_unusual_gre_always_takes_the_walk(gre_packet: bytes) -> None:
+    """Any GRE the fast path does not know stays on the walk, with the walk's result."""
+    fast = PacketDecoder()
+    for _ in range(3):
+        frame = over_ipv4(gre_packet)
+        assert fast.decode(1, frame) == PacketDecoder()._decode_walk(1, frame)
+    assert fast._fast_gre_packets == 0
