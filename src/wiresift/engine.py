@@ -151,9 +151,11 @@ class Engine:
                 d = decode(linktype, data, ts)
                 if d is not None:
                     table_packet(d, ts, frame)
-                if progress is not None and not frame & 0x3FFF:
-                    stats.packets = frame
-                    progress()
+                if not frame & 0xFFF:
+                    self._drain_decoder_anomalies(ts)
+                    if progress is not None and not frame & 0x3FFF:
+                        stats.packets = frame
+                        progress()
         finally:
             stats.packets = frame
             stats.bytes += nbytes
@@ -172,11 +174,13 @@ class Engine:
         if d is not None:
             self.flows.packet(d, ts, self.stats.packets)
         self.last_ts = max(self.last_ts, ts)
+        self._drain_decoder_anomalies(ts)
 
     def finish(self) -> RunStats:
         """End every flow, close the sinks, and return the totals."""
         cpu0 = time.process_time()
         self.decoder.expire_fragments()  # datagrams still incomplete are counted and reported
+        self._drain_decoder_anomalies(self.last_ts)
         self.flows.flush(self.last_ts)
         for sink in self.sinks:
             sink.close()
@@ -441,6 +445,14 @@ class Engine:
             self.anomaly_log(flow.uid, name, detail, ts)
         if self.config.strict:
             raise ParserCrashError(f"anomaly {name} on flow {flow.uid}: {detail}")
+
+    def _drain_decoder_anomalies(self, ts: int) -> None:
+        """Packet-level anomalies (no flow yet) go to the anomaly log; the decoder keeps at
+        most ``DecodeLimits.max_new_anomalies`` between two drains, its counters all."""
+        if self.anomaly_log is None:
+            return
+        for name, detail in self.decoder.take_new_anomalies():
+            self.anomaly_log("", name, detail, ts)
 
     def _emit(self, records: Iterable[ObjectRecord]) -> None:
         for record in records:

@@ -187,3 +187,19 @@ def test_full_disk_is_one_line_and_exit_4(
     monkeypatch.setattr(filestore.os, "replace", no_space)
     assert main(["read", str(SAMPLE), "-o", str(tmp_path / "o")]) == 4
     assert "is full" in _one_line_error(capsys)
+
+
+def test_packet_anomalies_reach_the_anomaly_log(tmp_path: Path) -> None:
+    """A broken packet (no flow yet) is written to anomalies.jsonl with an empty flow."""
+    from tests.pcapgen import TcpSession, write_pcap  # noqa: PLC0415
+
+    session = TcpSession()
+    session.handshake()
+    ts, frame = session.frames[0]
+    capture = tmp_path / "broken.pcap"
+    write_pcap(capture, [(ts, frame[:20])])
+    out = tmp_path / "o"
+    assert main(["read", "-q", str(capture), "-o", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "anomalies.jsonl").read_text().splitlines()]
+    assert [(r["flow"], r["name"]) for r in records] == [("", "ipv4_truncated")]
+    assert records[0]["ts_ns"] == ts

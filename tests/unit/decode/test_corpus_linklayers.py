@@ -13,7 +13,7 @@ from tests.conftest import CORPUS, corpus_path
 from wiresift.capture import open_source
 from wiresift.decode import PacketDecoder
 
-DIRECTORIES = ("vlan", "encap", "linktype")
+DIRECTORIES = ("vlan", "encap", "linktype", "pcapng")
 
 # Conversations as the manifest writes them: "tcp 10.0.0.1:54422 <-> 10.0.0.2:80".
 _CONVERSATION = re.compile(r"(tcp|udp) (\S+):(\d+) <-> (\S+):(\d+)")
@@ -117,7 +117,8 @@ def _decode(capture: str) -> tuple[PacketDecoder, Counter[tuple[str, ...]], set[
 @pytest.mark.corpus
 @pytest.mark.parametrize("capture", _captures())
 def test_no_unknown_link_type(capture: str) -> None:
-    """Every capture of these folders decodes with no anomaly and no unknown link type."""
+    """Every capture of these folders (pcapng too) decodes with no anomaly and no unknown link
+    type."""
     decoder, _, _ = _decode(capture)
     assert decoder.anomalies == {}
     assert not [name for name in decoder.counters if name.startswith("unknown_linktype")]
