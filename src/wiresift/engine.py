@@ -20,7 +20,8 @@ from wiresift.decode import PacketDecoder
 from wiresift.decode.packet import IPPROTO_TCP
 from wiresift.detect.detector import Detection, StreamDetector
 from wiresift.extract.files import ContentStore, NullStore
-from wiresift.extract.web import HttpBuilder
+from wiresift.extract.ranges import RangeAssembler
+from wiresift.extract.web import HttpBuilder, range_file_record
 from wiresift.flow.table import Flow, FlowConfig, FlowTable
 from wiresift.model import FlowRef, ObjectRecord, SourceRef, encode_passport, format_addr
 from wiresift.outputs import Sink
@@ -130,6 +131,7 @@ class Engine:
         self.anomaly_log = anomaly_log
         self.last_ts = 0
         self.detections: list[tuple[Flow, Detection]] = []
+        self.ranges = RangeAssembler()  # byte ranges of one resource, across flows
         self.keep_detections = False
 
     # -- running ---------------------------------------------------------------------
@@ -182,6 +184,9 @@ class Engine:
         self.decoder.expire_fragments()  # datagrams still incomplete are counted and reported
         self._drain_decoder_anomalies(self.last_ts)
         self.flows.flush(self.last_ts)
+        self._emit(
+            range_file_record(download, self.store, self.config) for download in self.ranges.drain()
+        )
         for sink in self.sinks:
             sink.close()
         close = getattr(self.store, "close", None)
@@ -322,6 +327,7 @@ class Engine:
                 self.config,
                 self._source_ref,
                 app.object_ids,
+                self.ranges,
             )
 
     def _source_ref(self, first_frame: int, last_frame: int) -> SourceRef:

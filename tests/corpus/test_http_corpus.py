@@ -97,3 +97,29 @@ def test_corpus_http_captures_yield_objects() -> None:
             assert run.http() == []
         else:
             assert run.http(), short
+
+
+# Files fetched in byte ranges: the size Suricata's fileinfo states for the joined file,
+# and for zeek-206-example-a the two pieces TShark exports (522,755 + 32,768 bytes).
+JOINED_SIZES = {
+    "suri-http-range-file": 146_515,
+    "suri-http-range-multiflows": 37_323,
+    "zeek-206-example-a": 555_523,
+}
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("short", sorted(JOINED_SIZES))
+def test_byte_ranges_are_joined_into_the_whole_file(short: str) -> None:
+    """The 206 pieces of one resource become one complete file of the stated size."""
+    run = run_capture(corpus_path("pcaps", "http", f"{short}.pcap"))
+    files = [p for p in run.passports if p["kind"] == "file"]
+    assert len(files) == 1
+    (item,) = files[0]["contents"]
+    assert (item["size"], item["complete"], files[0]["complete"]) == (
+        JOINED_SIZES[short],
+        True,
+        True,
+    )
+    pieces = {c["sha256"] for p in run.http() for c in p["contents"]}
+    assert item["sha256"] not in pieces or len(files[0]["file"]["sources"]) == 1

@@ -293,3 +293,55 @@ def test_disabled_protocol_yields_nothing() -> None:
     run = run_frames(s.frames, Config(disabled_protocols=frozenset({"http"})))
     assert run.http() == []
     assert run.stats.protocols == {}
+
+
+def _range_flow(client_port: int, first: int, last: int, start_ns: int) -> list[tuple[int, bytes]]:
+    s = TcpSession(client=("10.0.0.1", client_port), start_ns=start_ns)
+    s.handshake()
+    s.send(True, get("/big.bin") + b"")
+    piece = PAYLOAD[first : last + 1]
+    s.send(
+        False,
+        response(
+            piece,
+            f"Content-Range: bytes {first}-{last}/{len(PAYLOAD)}",
+            'ETag: "v1"',
+            status="206 Partial Content",
+        ),
+        1448,
+    )
+    s.fin(True)
+    s.fin(False)
+    return s.frames
+
+
+def test_byte_ranges_over_two_connections_are_joined_into_the_file() -> None:
+    """Two 206 pieces of one resource, on two connections, become one file object too."""
+    frames = _range_flow(40001, 0, 9_999, 1_700_000_000_000_000_000)
+    frames += _range_flow(40002, 10_000, len(PAYLOAD) - 1, frames[-1][0] + 1000)
+    run = run_frames(frames)
+    assert [o["http"]["content_range"]["start"] for o in run.http()] == [0, 10_000]
+    (joined,) = [p for p in run.passports if p["kind"] == "file"]
+    item = body(joined, "joined-ranges")
+    assert item["sha256"] == sha(PAYLOAD)
+    assert item["complete"] is True
+    assert joined["file"]["ranges"] == [[0, len(PAYLOAD) - 1]]
+    assert joined["file"]["sources"] == [o["id"] for o in run.http()]
+    assert run.content(item) == PAYLOAD
+
+
+def test_pieces_that_never_cover_the_file_are_joined_with_a_hole() -> None:
+    """At the end of the input, two pieces with a hole between them are a file with a gap;
+    a single piece is left as its http object only."""
+    frames = _range_flow(40001, 0, 999, 1_700_000_000_000_000_000)
+    frames += _range_flow(40002, 5_000, 5_999, frames[-1][0] + 1000)
+    run = run_frames(frames)
+    (joined,) = [p for p in run.passports if p["kind"] == "file"]
+    item = body(joined, "joined-ranges")
+    assert item["gaps"] == [
+        {"offset": 1_000, "size": 4_000},
+        {"offset": 6_000, "size": len(PAYLOAD) - 6_000},
+    ]
+    assert joined["complete"] is False
+    single = run_frames(_range_flow(40003, 0, 999, 1_700_000_000_000_000_000))
+    assert [p["kind"] for p in single.passports] == ["http"]

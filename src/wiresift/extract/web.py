@@ -25,6 +25,7 @@ from wiresift.extract.multipart import (
     content_disposition_filename,
 )
 from wiresift.extract.names import filename_from_uri, safe_filename
+from wiresift.extract.ranges import MAX_RANGE_FILE, MAX_RANGE_PIECE, Download, RangeAssembler
 from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord, SourceRef
 from wiresift.protocols.base import Anomaly, Direction, Event
 from wiresift.protocols.http1.events import (
@@ -114,6 +115,7 @@ class _Body:
         "name",
         "raw",
         "role",
+        "tee",
         "wire_bytes",
     )
 
@@ -165,6 +167,8 @@ class _Body:
         self.items: list[ContentItem] = []
         self.decode_error: str | None = None
         self.wire_bytes = 0
+        # A copy of the body for joining byte ranges (206 pieces only), else None.
+        self.tee: bytearray | None = None
 
     def _tracker(self, role: str, name: str | None, declared: str | None) -> ContentTracker:
         return ContentTracker(
@@ -180,6 +184,8 @@ class _Body:
         main = self.main
         if main is not None and self._plain:
             main.write(data)  # the common case: neither encoded nor multipart
+            if self.tee is not None:
+                self.tee += data
             return
         output = self._builder.config.output
         if self._decoder is not None:
@@ -203,6 +209,8 @@ class _Body:
             self.main.encodings = tuple(self.encodings)
         if self.main is not None:
             self.main.write(data)
+        if self.tee is not None:
+            self.tee += data
         if self._multipart is not None:
             self._parts_events(self._multipart.feed(data))
 
@@ -235,6 +243,7 @@ class _Body:
 
     def gap(self, size: int) -> None:
         self.wire_bytes += size
+        self.tee = None  # a piece with a hole cannot be joined
         if self.raw is not None:
             self.raw.gap(size)
         if self._decoder is not None:
@@ -333,9 +342,11 @@ class HttpBuilder:
         config: Config,
         source: SourceFactory,
         object_ids: Iterator[int],
+        ranges: RangeAssembler | None = None,
     ) -> None:
         self.flow = flow
         self._ids = object_ids
+        self.ranges = ranges
         self.store = store
         self.config = config
         self._source = source
@@ -396,7 +407,7 @@ class HttpBuilder:
 
     def close(self, ts: int) -> list[ObjectRecord]:
         """The flow ended: every exchange still open becomes an object, marked incomplete."""
-        records = [self._finish(ex) for ex in list(self._open.values())]
+        records = [r for ex in list(self._open.values()) for r in self._finish(ex)]
         self._open.clear()
         return records
 
@@ -417,7 +428,15 @@ class HttpBuilder:
             return ex.req_body
         if ex.resp_body is None:
             headers = ex.response.headers if ex.response else ()
-            ex.resp_body = _Body(self, "response-body", headers, self._response_name(ex))
+            body = ex.resp_body = _Body(self, "response-body", headers, self._response_name(ex))
+            piece = self._range_piece(ex)
+            if (
+                piece is not None
+                and body._plain
+                and piece[2] <= MAX_RANGE_FILE
+                and piece[1] - piece[0] < MAX_RANGE_PIECE
+            ):
+                body.tee = bytearray()
         return ex.resp_body
 
     def _response_name(self, ex: _Exchange) -> str | None:
@@ -450,10 +469,67 @@ class HttpBuilder:
             ex.resp_complete = event.complete
         if ex.resp_done and (ex.req_done or ex.request is None):
             del self._open[ex.tx]
-            return [self._finish(ex)]
+            return self._finish(ex)
         return []
 
-    def _finish(self, ex: _Exchange) -> ObjectRecord:
+    def _finish(self, ex: _Exchange) -> list[ObjectRecord]:
+        record = self._exchange_record(ex)
+        records = [record]
+        piece = self._range_piece(ex)
+        body = ex.resp_body
+        if (
+            piece is not None
+            and self.ranges is not None
+            and body is not None
+            and body.tee is not None
+            and ex.resp_complete
+            and len(body.tee) == piece[1] - piece[0] + 1
+        ):
+            start, _end, total = piece
+            request = ex.request
+            response = ex.response
+            assert request is not None
+            assert response is not None
+            host = header(request.headers, b"host") or b""
+            validator = (
+                header(response.headers, b"etag")
+                or header(response.headers, b"last-modified")
+                or b""
+            )
+            key = (text(host).lower(), text(request.target), text(validator), total)
+            ended = self.ranges.add(
+                key,
+                start,
+                bytes(body.tee),
+                source=record.id,
+                name=body.name,
+                declared_type=body.declared,
+                ts_first=ex.ts_first,
+                ts_last=ex.ts_last,
+                flow=self.flow,
+                source_ref=record.source,
+            )
+            records.extend(range_file_record(d, self.store, self.config) for d in ended)
+        if body is not None:
+            body.tee = None
+        return records
+
+    @staticmethod
+    def _range_piece(ex: _Exchange) -> tuple[int, int, int] | None:
+        """(first, last, total) of a 206 response with one byte range and a known total."""
+        response = ex.response
+        if response is None or response.status != 206 or ex.request is None:
+            return None
+        value = header(response.headers, b"content-range")
+        match = _CONTENT_RANGE.match(value) if value is not None else None
+        if match is None or match.group(3) == b"*":
+            return None
+        first, last, total = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        if not first <= last < total:
+            return None
+        return first, last, total
+
+    def _exchange_record(self, ex: _Exchange) -> ObjectRecord:
         self._last_anomaly_target = ex
         contents: list[ContentItem] = []
         if ex.req_body is not None:
@@ -568,3 +644,53 @@ class HttpBuilder:
 
 def _opt_text(value: bytes | None) -> str | None:
     return None if value is None else text(value)
+
+
+def range_file_record(download: Download, store: ContentStore, config: Config) -> ObjectRecord:
+    """The file joined from a resource's byte ranges: holes where no piece came."""
+    assert download.flow is not None
+    assert download.source is not None
+    tracker = ContentTracker(
+        store.open(),
+        role="joined-ranges",
+        name=download.name,
+        declared_type=download.declared_type,
+        limit=config.limits.max_stored_body,
+    )
+    position = 0
+    for start in sorted(download.pieces):
+        piece = download.pieces[start]
+        end = start + len(piece)
+        if end <= position:
+            continue
+        if start > position:
+            tracker.gap(start - position)
+            position = start
+        tracker.write(piece[position - start :])
+        position = end
+    tracker.gap(download.total - position)
+    item = tracker.finish(complete=True)
+    host, target, validator, total = download.key
+    spans = download.spans()
+    meta: dict[str, JsonValue] = {
+        "host": host,
+        "uri": target,
+        "url": f"http://{host}{target}" if target.startswith("/") else target,
+        "validator": validator or None,
+        "total": total,
+        "ranges": [[first, end - 1] for first, end in spans],
+        "sources": list[JsonValue](download.sources),
+    }
+    return ObjectRecord(
+        id=f"{download.sources[-1]}-ranges",
+        kind="file",
+        protocol="http",
+        ts_first=download.ts_first,
+        ts_last=download.ts_last,
+        source=download.source,
+        flow=download.flow,
+        direction="download",
+        complete=item.complete,
+        meta=meta,
+        contents=(item,),
+    )
