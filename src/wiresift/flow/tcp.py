@@ -20,8 +20,10 @@ Rules:
   unbounded absolute number (``next_seq``: the stream's first 32-bit sequence number,
   extended past each wrap), so streams longer than 4 GiB keep working.
 - Start: ``syn(seq)`` starts the stream at seq+1 (the SYN occupies one sequence number,
-  RFC 9293 s3.4). Without a SYN (capture started mid-connection) the first segment with
-  payload sets the start. A later segment that begins before the start is old data: the
+  RFC 9293 s3.4). Without a SYN (capture started mid-connection) the other side's first
+  acknowledgement sets the start when it comes first (it names the first byte not yet
+  received, so data the capture shows out of order ahead of it is buffered), else the first
+  segment with payload does; a SYN seen later still overrides either. A later segment that begins before the start is old data: the
   bytes before the start are dropped with ``tcp_data_before_start`` (the rest of the
   segment is kept). A segment that begins more than ``MAX_WINDOW`` (1 GiB, the largest
   window a TCP can advertise, RFC 7323 s2.3) before the start cannot have been in flight
