@@ -25,9 +25,10 @@ Rules:
   received, so data the capture shows out of order ahead of it is buffered), else the first
   segment with payload does; a SYN seen later still overrides either. A later segment that
   begins before the start is old data: the bytes before the start are dropped with
-  ``tcp_data_before_start`` (the rest of the segment is kept). A segment that begins more than ``MAX_WINDOW`` (1 GiB, the largest
-  window a TCP can advertise, RFC 7323 s2.3) before the start cannot have been in flight
-  when the stream started: it is dropped with ``tcp_seq_out_of_window``.
+  ``tcp_data_before_start`` (the rest of the segment is kept). A segment that begins more
+  than ``MAX_WINDOW`` (1 GiB, the largest window a TCP can advertise, RFC 7323 s2.3) before
+  the start cannot have been in flight when the stream started: it is dropped with
+  ``tcp_seq_out_of_window``.
 - In order: delivered at once. When the whole segment is new, ``on_data`` receives the
   very bytes object that was passed in (no copy).
 - Retransmissions: bytes already delivered are dropped and counted in ``retransmitted``.
