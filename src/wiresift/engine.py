@@ -354,38 +354,34 @@ class Engine:
         )
 
     def _feed(self, flow: Flow, app: _FlowApp, direction: Direction, data: bytes, ts: int) -> None:
-        parser = app.parser
-        if parser is None:
-            return
+        if app.parser is not None:
+            self._guarded(flow, app, ts, app.parser.feed, direction, data, ts)
+
+    def _gap(self, flow: Flow, app: _FlowApp, direction: Direction, size: int, ts: int) -> None:
+        if app.parser is not None:
+            self._guarded(flow, app, ts, app.parser.gap, direction, size, ts)
+
+    def _end(self, flow: Flow, app: _FlowApp, direction: Direction, ts: int) -> None:
+        if app.parser is not None:
+            self._guarded(flow, app, ts, app.parser.end, direction, ts)
+
+    def _guarded(
+        self,
+        flow: Flow,
+        app: _FlowApp,
+        ts: int,
+        call: Callable[..., list[Event]],
+        *args: object,
+    ) -> None:
+        """Call the parser; an exception (a wiresift bug) switches it off for this flow only.
+        (stream_data inlines the same for feed, on the hot path.)"""
         try:
-            events = parser.feed(direction, data, ts)
-        except Exception as exc:  # a wiresift bug: contain it to this flow
+            events = call(*args)
+        except Exception as exc:
             self._crashed(flow, app, exc)
             return
         if events:
             self._dispatch(flow, app, events, ts)
-
-    def _gap(self, flow: Flow, app: _FlowApp, direction: Direction, size: int, ts: int) -> None:
-        parser = app.parser
-        if parser is None:
-            return
-        try:
-            events = parser.gap(direction, size, ts)
-        except Exception as exc:  # a wiresift bug: contain it to this flow
-            self._crashed(flow, app, exc)
-            return
-        self._dispatch(flow, app, events, ts)
-
-    def _end(self, flow: Flow, app: _FlowApp, direction: Direction, ts: int) -> None:
-        parser = app.parser
-        if parser is None:
-            return
-        try:
-            events = parser.end(direction, ts)
-        except Exception as exc:  # a wiresift bug: contain it to this flow
-            self._crashed(flow, app, exc)
-            return
-        self._dispatch(flow, app, events, ts)
 
     def _crashed(self, flow: Flow, app: _FlowApp, exc: Exception) -> None:
         if self.config.strict:
