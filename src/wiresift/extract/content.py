@@ -114,20 +114,41 @@ def _unbounded() -> int:
     return 1 << 62
 
 
-class _DeflateFamily(_Stage):
+class _MemberStage(_Stage):
+    """A coding whose stream may hold several members or frames (gzip, zstd): a few bytes
+    are held back until they tell what follows, and after trailing garbage the stage only
+    counts."""
+
+    __slots__ = ("_ignore", "_pending")
+
+    def __init__(self, label: str, note: Callable[[str, str], None]) -> None:
+        super().__init__(label, note)
+        self._pending = b""  # too few bytes yet to tell what follows
+        self._ignore = False  # past trailing garbage: count only
+
+    def _resume(self, data: bytes) -> bytes:
+        """The bytes to decode now: those held back, then ``data`` (empty when ignoring)."""
+        if self._ignore or not data:
+            return b""
+        self.saw_input = True
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        return data
+
+
+class _DeflateFamily(_MemberStage):
     """gzip / x-gzip / deflate. The wrapper is taken from the first bytes, not the label:
     real servers send raw deflate (RFC 1951) for "deflate" where RFC 9110 s8.4.1.2 says zlib
     (RFC 1950), and some send zlib for "gzip". gzip may have several members (RFC 1952 s2.2)."""
 
-    __slots__ = ("_ignore", "_inflater", "_is_gzip", "_members", "_pending")
+    __slots__ = ("_inflater", "_is_gzip", "_members")
 
     def __init__(self, label: str, note: Callable[[str, str], None]) -> None:
-        super().__init__(label, note)
+        super().__init__(label, note)  # _pending: < 2 bytes that will tell the wrapper
         self._inflater: zlib._Decompress | None = None
-        self._pending = b""  # < 2 bytes waiting to tell which wrapper follows
         self._members = 0
         self._is_gzip = False
-        self._ignore = False  # past trailing garbage: count only
 
     def _start_member(self, head: bytes) -> bool:
         """Open a decompressor for the member that starts with ``head`` (>= 2 bytes)."""
@@ -154,12 +175,7 @@ class _DeflateFamily(_Stage):
         return True
 
     def push(self, data: bytes) -> None:
-        if self._ignore or not data:
-            return
-        self.saw_input = True
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
+        data = self._resume(data)
         while data:
             inflater = self._inflater
             if inflater is None:
@@ -248,26 +264,19 @@ class _Brotli(_Stage):
             self.note(ANOMALY_DECODE_INCOMPLETE, f"{self.label}: stream ended early")
 
 
-class _Zstd(_Stage):
+class _Zstd(_MemberStage):
     """zstd (RFC 8878), frame after frame. The binding has no output cap per call, so the
     input goes in slices sized from the room left: output per slice stays bounded."""
 
-    __slots__ = ("_decompressor", "_frames", "_ignore", "_pending")
+    __slots__ = ("_decompressor", "_frames")
 
     def __init__(self, label: str, note: Callable[[str, str], None]) -> None:
-        super().__init__(label, note)
+        super().__init__(label, note)  # _pending: < 4 bytes that will tell if a frame follows
         self._decompressor: zstandard.ZstdDecompressionObj | None = None
-        self._pending = b""  # < 4 bytes waiting to tell whether another frame follows
         self._frames = 0
-        self._ignore = False
 
     def push(self, data: bytes) -> None:
-        if self._ignore or not data:
-            return
-        self.saw_input = True
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
+        data = self._resume(data)
         while data:
             decompressor = self._decompressor
             if decompressor is None:
