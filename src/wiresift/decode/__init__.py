@@ -209,6 +209,9 @@ _FAST_COVERS: Final = (
 # UDP, "sequence" holds the length and the checksum).
 _IPV4_L4: Final = struct.Struct("!BxH2xHxB2x4s4sHHIIBB")
 _GRE_FIXED: Final = struct.Struct("!HH")  # flags and version, protocol type (RFC 2784 s2)
+# A GRE tunnel as the fast path knows it: outer encapsulation, outer source and
+# destination, key (-1 when none) and protocol type.
+_GreKey = tuple[tuple[str, ...], bytes, bytes, int, int]
 _IPV6_L4: Final = struct.Struct("!BxxxHBx16s16sHHIIBB")
 _VLAN_TAG: Final = struct.Struct("!HH")
 _SLL_FIELDS: Final = struct.Struct("!2xH10xH")  # ARPHRD type, protocol
@@ -286,7 +289,8 @@ class PacketDecoder:
         self._fast_gre_packets = 0
         # (outer encapsulation, outer src, outer dst, GRE key or -1, protocol) -> the chain
         # the walk gave that tunnel; bounded like the interned encapsulations.
-        self._gre_encaps: dict[tuple[tuple[str, ...], bytes, bytes, int, int], tuple[str, ...]] = {}
+        self._gre_encaps: dict[_GreKey, tuple[str, ...]] = {}
+        self._gre_miss: _GreKey | None = None  # the tunnel _fast_gre last failed to find
         self._fast_ipv4_udp = 0
         self._fast_ipv6_tcp = 0
         self._fast_ipv6_udp = 0
@@ -358,7 +362,7 @@ class PacketDecoder:
             return self._decode_walk(linktype, data, ts)
 
         tunnelled = False
-        gre_miss: tuple[tuple[str, ...], bytes, bytes, bytes, int, int] | None = None
+        gre_miss: _GreKey | None = None
         while True:
             if ethertype == ETHERTYPE_IPV4:
                 if size >= ip_at + _FAST_IPV4_NEEDS:
@@ -433,7 +437,7 @@ class PacketDecoder:
                                 size = end
                                 tunnelled = True
                                 continue
-                            gre_miss = (encap, src, dst, data, l4_at, end)
+                            gre_miss = self._gre_miss
             elif ethertype == ETHERTYPE_IPV6 and size >= ip_at + _FAST_IPV6_NEEDS:
                 (
                     version_class,
@@ -516,7 +520,9 @@ class PacketDecoder:
         """A plain GRE header (version 0, at most a key; RFC 2784, RFC 2890) carrying
         Ethernet (0x6558) with IP inside, or IP itself: the inner EtherType, where the inner
         IP header starts, and the encapsulation the walk gave the same tunnel before. None
-        sends the packet to the walk (anything unusual, or a tunnel not seen yet)."""
+        sends the packet to the walk: anything unusual, or a tunnel not seen yet (then
+        ``_gre_miss`` names it, so that the walk's result can be learnt)."""
+        self._gre_miss = None
         if gre_at + GRE_HEADER_LEN > end:
             return None
         flags, protocol = _GRE_FIXED.unpack_from(data, gre_at)
@@ -539,32 +545,26 @@ class PacketDecoder:
             return None
         if inner_type != ETHERTYPE_IPV4 and inner_type != ETHERTYPE_IPV6:  # noqa: PLR1714
             return None
-        encap = self._gre_encaps.get((outer, src, dst, key, protocol))
+        tunnel = (outer, src, dst, key, protocol)
+        encap = self._gre_encaps.get(tunnel)
         if encap is None:
+            self._gre_miss = tunnel
             return None
         self._fast_gre_packets += 1
         return inner_type, ip_at, encap
 
-    def _learn_gre(
-        self,
-        miss: tuple[tuple[str, ...], bytes, bytes, bytes, int, int],
-        result: Decoded,
-    ) -> None:
+    def _learn_gre(self, tunnel: _GreKey, result: Decoded) -> None:
         """Remember the encapsulation the walk gave a GRE tunnel, for the fast path."""
-        outer, src, dst, data, gre_at, _end = miss
         if len(self._gre_encaps) >= self.limits.max_interned_encaps:
             return
-        flags, protocol = _GRE_FIXED.unpack_from(data, gre_at)
-        if flags not in (0, GRE_KEY):
-            return
-        key = int.from_bytes(data[gre_at + 4 : gre_at + 8], "big") if flags else -1
+        outer, _src, _dst, key, protocol = tunnel
         # The walk's chain for this shape: outer items, "gre:<low>-<high>", the key item if
         # any, and "eth" for bridged Ethernet; anything longer (inner VLANs, tunnels) is
         # left to the walk.
         length = len(outer) + 1 + (key >= 0) + (protocol == ETHERTYPE_TEB)
         encap = result.encap
         if len(encap) == length and encap[: len(outer)] == outer:
-            self._gre_encaps[(outer, src, dst, key, protocol)] = encap
+            self._gre_encaps[tunnel] = encap
 
     def _decode_walk(self, linktype: int, data: bytes, ts: int = 0) -> Decoded | None:
         """Follow the dispatch table from the link layer to the end of the walk."""
