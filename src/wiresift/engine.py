@@ -67,7 +67,6 @@ class _FlowApp:
     __slots__ = (
         "anomalies",
         "builder",
-        "detection",
         "detector",
         "info",
         "object_ids",
@@ -81,7 +80,6 @@ class _FlowApp:
         self.parser: Parser | None = None
         self.builder: HttpBuilder | None = None
         self.protocol: str | None = None
-        self.detection: Detection | None = None
         self.info: FlowInfo | None = None
         self.anomalies: list[str] = []
         self.object_ids = itertools.count()  # numbers the flow's objects across protocols
@@ -277,7 +275,6 @@ class Engine:
     def _decided(self, flow: Flow, app: _FlowApp, detection: Detection, ts: int) -> None:
         detector = app.detector
         app.detector = None
-        app.detection = detection
         if self.keep_detections:
             self.detections.append((flow, detection))
         if detection.protocol is None:

@@ -103,7 +103,6 @@ class _Body:
         "_builder",
         "_decoder",
         "_multipart",
-        "_part_names",
         "_parts",
         "_plain",
         "declared",
@@ -161,7 +160,6 @@ class _Body:
             )
         self._plain = self._decoder is None and self._multipart is None
         self._parts: dict[int, ContentTracker] = {}
-        self._part_names: dict[int, str | None] = {}
         self.raw: ContentTracker | None = None
         self.main: ContentTracker | None = None
         self.items: list[ContentItem] = []
