@@ -26,3 +26,15 @@ def corpus_path(*parts: str) -> Path:
 def corpus() -> Path:
     """The corpus root (skips outside CI when it is absent)."""
     return corpus_path()
+
+
+def corpus_captures(*directories: str) -> list[str]:
+    """``<dir>/<file>`` of every capture in these corpus folders, for parametrizing; a
+    placeholder (which ``corpus_path`` then skips, or fails under CI) when the corpus is
+    absent."""
+    found: list[str] = []
+    for directory in directories:
+        folder = CORPUS / "pcaps" / directory
+        if folder.is_dir():
+            found.extend(f"{directory}/{path.name}" for path in sorted(folder.iterdir()))
+    return found or [f"{directories[0]}/absent"]

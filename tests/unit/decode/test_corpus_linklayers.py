@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import CORPUS, corpus_path
+from tests.conftest import corpus_captures, corpus_path
 from wiresift.capture import open_source
 from wiresift.decode import PacketDecoder
 
@@ -57,13 +57,8 @@ TUNNELLED = frozenset({"encap/zeek-teredo.pcap", "encap/zeek-vxlan-encapsulated-
 
 
 def _captures() -> list[str]:
-    """Relative paths of the captures (a placeholder that skips when the corpus is absent)."""
-    found: list[str] = []
-    for directory in DIRECTORIES:
-        folder = CORPUS / "pcaps" / directory
-        if folder.is_dir():
-            found.extend(f"{directory}/{path.name}" for path in sorted(folder.iterdir()))
-    return found or ["linktype/absent"]
+    """Relative paths of the captures of these folders."""
+    return corpus_captures(*DIRECTORIES)
 
 
 def _manifest_row(capture: str) -> str:

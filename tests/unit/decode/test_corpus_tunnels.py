@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, corpus_path
+from tests.conftest import corpus_captures, corpus_path
 from wiresift.capture import open_source
 from wiresift.decode import PacketDecoder
 
@@ -27,13 +27,8 @@ Conversation = tuple[str, str, str]
 
 
 def _captures() -> list[str]:
-    """Relative paths of the captures (a placeholder when the corpus is absent: skips)."""
-    found: list[str] = []
-    for directory in DIRECTORIES:
-        folder = CORPUS / "pcaps" / directory
-        if folder.is_dir():
-            found.extend(f"{directory}/{path.name}" for path in sorted(folder.iterdir()))
-    return found or ["gre/absent"]
+    """Relative paths of the captures of these folders."""
+    return corpus_captures(*DIRECTORIES)
 
 
 def _endpoint(address: bytes, port: int) -> str:
