@@ -19,6 +19,7 @@ from typing import TextIO
 from wiresift import __version__
 from wiresift.capture import open_source
 from wiresift.capture.base import CaptureError, PacketSource
+from wiresift.capture.live import default_capture_interfaces, list_interfaces
 from wiresift.config import Config, OutputConfig
 from wiresift.engine import Engine, RunStats
 from wiresift.extract.files import ContentStore, NullStore
@@ -26,6 +27,15 @@ from wiresift.model import format_addr
 from wiresift.outputs import Sink
 from wiresift.outputs.filestore import FileContentStore, JsonLinesSink, PassportFileSink
 from wiresift.protocols import REGISTRY
+from wiresift.service.process import run_sensor
+from wiresift.service.sensor import PROTOCOL_NAMES
+from wiresift.service.settings import (
+    Settings,
+    SettingsError,
+    apply_overrides,
+    default_settings_text,
+    load_settings,
+)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -201,6 +211,118 @@ def cmd_protocols(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEFAULT_CONFIG_PATH = Path("/etc/wiresift/wiresift.toml")
+
+
+def _sensor_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Command-line options that override the configuration file (dotted keys)."""
+    overrides: dict[str, object] = {}
+    if args.output:
+        overrides["output.directory"] = args.output
+    if args.interface:
+        overrides["capture.interfaces"] = list(args.interface)
+    if args.filter is not None:
+        overrides["capture.defaults.filter"] = args.filter
+    if args.capdrop:
+        overrides["capdrop.enabled"] = True
+        overrides["capdrop.directory"] = args.capdrop
+    if args.state:
+        overrides["service.state_directory"] = args.state
+    if args.metrics:
+        overrides["service.metrics_listen"] = args.metrics
+    if args.log_level:
+        overrides["service.log_level"] = args.log_level
+    if args.log_file:
+        overrides["service.log_file"] = args.log_file
+    if args.no_live:
+        overrides["capture.defaults.enabled"] = False
+    return overrides
+
+
+def _sensor(args: argparse.Namespace, *, service: bool) -> int:
+    path: Path | None = Path(args.config) if args.config else None
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    overrides = _sensor_overrides(args)
+    try:
+        base = load_settings(path, PROTOCOL_NAMES) if path is not None else Settings()
+        settings = apply_overrides(base, overrides)
+    except SettingsError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run_sensor(
+            settings,
+            service=service,
+            config_path=path,
+            reload_overrides=lambda new: apply_overrides(new, overrides),
+        )
+    except OSError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _sensor(args, service=False)
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    return _sensor(args, service=True)
+
+
+def cmd_interfaces(args: argparse.Namespace) -> int:
+    try:
+        infos = list_interfaces()
+    except CaptureError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    default = set(default_capture_interfaces(infos))
+    for info in infos:
+        flags = ",".join(
+            flag
+            for flag, on in (
+                ("up", info.up),
+                ("running", info.running),
+                ("loopback", info.loopback),
+                ("default", info.name in default),
+            )
+            if on
+        )
+        addrs = " ".join(info.addresses) or "-"
+        print(f"{info.name:<16} {flags or '-':<28} {addrs}  {info.description or ''}".rstrip())
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.default:
+        sys.stdout.write(default_settings_text())
+        return EXIT_OK
+    try:
+        load_settings(Path(args.check), PROTOCOL_NAMES)
+    except SettingsError as exc:
+        print(f"wiresift: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.check}: valid")
+    return EXIT_OK
+
+
+def _add_sensor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", help=f"TOML configuration (default {DEFAULT_CONFIG_PATH} if present)"
+    )
+    parser.add_argument("-o", "--output", help="output folder (output.directory)")
+    parser.add_argument(
+        "-i", "--interface", action="append", help="capture on this interface (repeatable)"
+    )
+    parser.add_argument("--filter", help="BPF filter for every interface")
+    parser.add_argument("--no-live", action="store_true", help="no live capture at all")
+    parser.add_argument("--capdrop", help="watch this drop directory for capture files")
+    parser.add_argument("--state", help="state folder (drop-directory journal)")
+    parser.add_argument("--metrics", help="serve Prometheus metrics on HOST:PORT")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-file", help="log to this file instead of stderr")
+
+
 def _add_disable(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--disable",
@@ -233,6 +355,19 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
     protocols = sub.add_parser("protocols", help="list the supported protocols")
     protocols.set_defaults(func=cmd_protocols)
+    run = sub.add_parser("run", help="run the sensor in the foreground (logs to the terminal)")
+    _add_sensor_options(run)
+    run.set_defaults(func=cmd_run)
+    service = sub.add_parser("service", help="run the sensor as a systemd service")
+    _add_sensor_options(service)
+    service.set_defaults(func=cmd_service)
+    interfaces = sub.add_parser("interfaces", help="list the interfaces that can be captured")
+    interfaces.set_defaults(func=cmd_interfaces)
+    config = sub.add_parser("config", help="write the default configuration, or check one")
+    what = config.add_mutually_exclusive_group(required=True)
+    what.add_argument("--default", action="store_true", help="print the default configuration")
+    what.add_argument("--check", metavar="FILE", help="validate a configuration file")
+    config.set_defaults(func=cmd_config)
     return parser
 
 

@@ -49,6 +49,8 @@ class OutputConfig:
     keep_encoded_body: bool = True
     # Also store the whole multipart request body beside its parts.
     keep_multipart_body: bool = True
+    # Record passwords seen in clear text (mail and FTP logins); account names always.
+    keep_secrets: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +68,5 @@ class Config:
     # What the flow key includes besides the 5-tuple (see flow/table.py FlowConfig).
     key_vlan: bool = True
     key_tunnel: bool = True
+    # Out-of-order stream data buffered across all flows, in bytes (flow/budget.py).
+    memory_budget: int = 256 * 1024 * 1024

@@ -11,17 +11,18 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
-from wiresift.capture.base import PacketSource
+from wiresift.capture.base import PacketSource, RawPacket
 from wiresift.config import Config
 from wiresift.decode import PacketDecoder
-from wiresift.decode.packet import IPPROTO_TCP
+from wiresift.decode.packet import IPPROTO_TCP, Decoded
 from wiresift.detect.detector import Detection, StreamDetector
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.web import HttpBuilder, range_file_record
+from wiresift.flow.budget import BufferBudget
 from wiresift.flow.table import Flow, FlowConfig, FlowTable
 from wiresift.model import FlowRef, ObjectRecord, SourceRef, encode_passport, format_addr
 from wiresift.outputs import Sink
@@ -53,7 +54,9 @@ class RunStats:
     packets: int = 0
     bytes: int = 0
     flows: int = 0
+    rejected: int = 0  # packets the accept/reject rules turned away
     objects: Counter[str] = field(default_factory=Counter)
+    objects_by_protocol: Counter[tuple[str, str]] = field(default_factory=Counter)
     anomalies: Counter[str] = field(default_factory=Counter)
     protocols: Counter[str] = field(default_factory=Counter)
     cpu_seconds: float = 0.0
@@ -102,17 +105,21 @@ class Engine:
         source_name: str = "",
         source_kind: str = "file",
         anomaly_log: AnomalyLog | None = None,
+        uid_salt: str = "",
+        budget: BufferBudget | None = None,
     ) -> None:
         self.config = config or Config()
         self.sinks = list(sinks)
         self.store: ContentStore = store or NullStore()
-        self.specs = tuple(
-            s
-            for s in registry
-            if s.transport == "tcp" and s.name not in self.config.disabled_protocols
-        )
-        self._specs_by_name = {s.name: s for s in self.specs}
+        self.registry = tuple(registry)
+        self.specs: tuple[ProtocolSpec, ...] = ()
+        self._specs_by_name: dict[str, ProtocolSpec] = {}
+        self.set_protocols(self.config.disabled_protocols)
         self.decoder = PacketDecoder()
+        # Accept/reject rules of the input (service/rules.py); None accepts everything.
+        self.packet_filter: Callable[[Decoded], bool] | None = None
+        # One budget for every engine of a process (the sensor passes its own).
+        self.budget = budget if budget is not None else BufferBudget(self.config.memory_budget)
         self.flows = FlowTable(
             self,
             self.config.limits,
@@ -121,7 +128,9 @@ class Engine:
                 udp_idle_timeout=self.config.udp_idle_timeout,
                 key_vlan=self.config.key_vlan,
                 key_tunnel=self.config.key_tunnel,
+                uid_salt=uid_salt,
             ),
+            self.budget,
         )
         self.stats = RunStats()
         self.source_name = source_name
@@ -136,21 +145,33 @@ class Engine:
 
     def run(self, source: PacketSource, progress: Callable[[], None] | None = None) -> RunStats:
         """Read every packet of ``source``; flows stay open for the next source."""
+        self.feed(source, progress)
+        if source.error:
+            self.stats.errors.append(f"{source.name}: {source.error}")
+        return self.stats
+
+    def feed(self, packets: Iterable[RawPacket], progress: Callable[[], None] | None = None) -> int:
+        """Take packets (a whole capture, or one batch of a live interface); return how many."""
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
         decode = self.decoder.decode
         table_packet = self.flows.packet
+        accept = self.packet_filter
         stats = self.stats
-        frame = stats.packets
+        first = frame = stats.packets
         nbytes = 0
+        rejected = 0
         ts = self.last_ts
         try:
-            for ts, linktype, data, wirelen, _iface in source:
+            for ts, linktype, data, wirelen, _iface in packets:
                 frame += 1
                 nbytes += wirelen
                 d = decode(linktype, data, ts)
                 if d is not None:
-                    table_packet(d, ts, frame)
+                    if accept is None or accept(d):
+                        table_packet(d, ts, frame)
+                    else:
+                        rejected += 1
                 if not frame & 0xFFF:
                     self._drain_decoder_anomalies(ts)
                     if progress is not None and not frame & 0x3FFF:
@@ -159,12 +180,26 @@ class Engine:
         finally:
             stats.packets = frame
             stats.bytes += nbytes
+            stats.rejected += rejected
             self.last_ts = max(self.last_ts, ts)
             stats.cpu_seconds += time.process_time() - cpu0
             stats.wall_seconds += time.perf_counter() - wall0
-        if source.error:
-            stats.errors.append(f"{source.name}: {source.error}")
-        return stats
+        return frame - first
+
+    def expire(self, now: int) -> None:
+        """End flows idle past their timeout at ``now`` (ns): a live interface calls this
+        from its clock when no packets come, since packet time then stands still."""
+        self.last_ts = max(self.last_ts, now)
+        self.flows.expire(self.last_ts)
+        self._drain_decoder_anomalies(self.last_ts)
+
+    def set_protocols(self, disabled: frozenset[str]) -> None:
+        """Change which protocols are parsed; flows already identified keep their parser."""
+        self.config = replace(self.config, disabled_protocols=disabled)
+        self.specs = tuple(
+            s for s in self.registry if s.transport == "tcp" and s.name not in disabled
+        )
+        self._specs_by_name = {s.name: s for s in self.specs}
 
     def process(self, ts: int, linktype: int, data: bytes, wirelen: int | None = None) -> None:
         """One packet (tests and embedding)."""
@@ -176,8 +211,9 @@ class Engine:
         self.last_ts = max(self.last_ts, ts)
         self._drain_decoder_anomalies(ts)
 
-    def finish(self) -> RunStats:
-        """End every flow, close the sinks, and return the totals."""
+    def finish(self, *, close_outputs: bool = True) -> RunStats:
+        """End every flow, close the sinks (unless they are shared with other engines), and
+        return the totals."""
         cpu0 = time.process_time()
         self.decoder.expire_fragments()  # datagrams still incomplete are counted and reported
         self._drain_decoder_anomalies(self.last_ts)
@@ -185,11 +221,12 @@ class Engine:
         self._emit(
             range_file_record(download, self.store, self.config) for download in self.ranges.drain()
         )
-        for sink in self.sinks:
-            sink.close()
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            close()
+        if close_outputs:
+            for sink in self.sinks:
+                sink.close()
+            close = getattr(self.store, "close", None)
+            if close is not None:
+                close()
         self.stats.flows = self.flows.flows_total
         for name, count in self.decoder.anomalies.items():
             self.stats.anomalies[name] += count
@@ -310,7 +347,9 @@ class Engine:
                 mid_stream=flow.mid_stream,
             )
         app.protocol = spec.name
-        app.parser = spec.parser(app.info, self.config.limits)
+        app.parser = parser = spec.parser(app.info, self.config.limits)
+        if self.config.output.keep_secrets and hasattr(parser, "keep_secrets"):
+            parser.keep_secrets = True  # mail and FTP parsers record passwords only if asked
         if app.builder is not None:
             # The stream changed hands (CONNECT, Upgrade): what the old protocol left open
             # ends here, and the new one numbers its objects on from the same flow counter.
@@ -456,6 +495,7 @@ class Engine:
     def _emit(self, records: Iterable[ObjectRecord]) -> None:
         for record in records:
             self.stats.objects[record.kind] += 1
+            self.stats.objects_by_protocol[record.kind, record.protocol] += 1
             encoded = encode_passport(record)
             for sink in self.sinks:
                 sink.emit(record, encoded)

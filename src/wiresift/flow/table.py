@@ -29,6 +29,7 @@ from wiresift.decode.packet import (
     TCP_SYN,
     Decoded,
 )
+from wiresift.flow.budget import BufferBudget
 from wiresift.flow.tcp import TcpReassembler
 
 NS: Final = 1_000_000_000
@@ -56,6 +57,9 @@ class FlowConfig:
     # tunnels are different flows. Off when the same flow is seen both inside and outside a
     # tunnel and should be one.
     key_tunnel: bool = True
+    # Mixed into flow uids: two tables that see the same packets (two interfaces on one
+    # SPAN session, two files of one capture) never hand out the same uid.
+    uid_salt: str = ""
 
 
 # Encapsulation items that are VLAN tags; everything else that is not plain link framing
@@ -157,8 +161,15 @@ class FlowHandler(Protocol):
 class FlowTable:
     """Finds the flow of each packet, runs TCP reassembly, expires idle flows."""
 
-    def __init__(self, handler: FlowHandler, limits: Limits, config: FlowConfig) -> None:
+    def __init__(
+        self,
+        handler: FlowHandler,
+        limits: Limits,
+        config: FlowConfig,
+        budget: BufferBudget | None = None,
+    ) -> None:
         self.handler = handler
+        self.budget = budget  # shared memory budget of reassembly buffers (flow/budget.py)
         self.limits = limits
         self.config = config
         self.flows: OrderedDict[tuple[object, ...], Flow] = OrderedDict()
@@ -271,7 +282,9 @@ class FlowTable:
     def _new_flow(self, key: tuple[object, ...], d: Decoded, ts: int, frame: int) -> Flow:
         self._count += 1
         self.flows_total += 1
-        digest = hashlib.blake2b(repr((key, ts, self._count)).encode(), digest_size=5).hexdigest()
+        digest = hashlib.blake2b(
+            (repr((key, ts, self._count)) + self.config.uid_salt).encode(), digest_size=5
+        ).hexdigest()
         flow = Flow(key, f"W{digest}{self._count:x}", d, ts, frame)
         self.flows[key] = flow
         self._closed.pop(key, None)
@@ -304,6 +317,7 @@ class FlowTable:
             partial(handler.flow_anomaly, flow),
             max_ooo_bytes=self.limits.max_reassembly_ooo_bytes,
             max_ooo_segments=self.limits.max_reassembly_ooo_segments,
+            budget=self.budget,
         )
 
     # -- ending ---------------------------------------------------------------------

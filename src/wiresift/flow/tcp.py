@@ -82,7 +82,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from wiresift.flow.budget import BufferBudget
 
 # 32-bit sequence space and its half, for modular comparison (RFC 9293 s3.4).
 SEQ_MASK: Final = 0xFFFF_FFFF
@@ -99,7 +102,9 @@ class TcpReassembler:
     """Reassembles one direction of a TCP connection into in-order bytes and exact gaps."""
 
     __slots__ = (
+        "_accounted",
         "_acked",
+        "_budget",
         "_fin",
         "_max_ooo_bytes",
         "_max_ooo_segments",
@@ -127,8 +132,11 @@ class TcpReassembler:
         *,
         max_ooo_bytes: int,
         max_ooo_segments: int,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._on_data = on_data
+        self._budget = budget
+        self._accounted = 0  # buffered bytes already reported to the budget
         self._on_gap = on_gap
         self._on_anomaly = on_anomaly
         self._max_ooo_bytes = max_ooo_bytes
@@ -228,6 +236,8 @@ class TcpReassembler:
             self._ooo = None
         self.buffered -= dropped
         self._on_anomaly("tcp_data_after_fin", f"{dropped} buffered bytes after the FIN", ts)
+        if self._budget is not None:
+            self._account(ts)
 
     def ack(self, ack: int, ts: int) -> None:
         """The other direction acknowledged every byte of this one before ``ack``.
@@ -254,6 +264,8 @@ class TcpReassembler:
         ooo = self._ooo
         if ooo is not None and ooo[0][0] <= acked:
             self._fill_holes_up_to(acked, nxt, ooo, ts)
+            if self._budget is not None:
+                self._account(ts)
 
     def finish(self, ts: int) -> None:
         """The connection is over: report every remaining hole and buffered byte, in order."""
@@ -275,6 +287,37 @@ class TcpReassembler:
         fin = self._fin
         if fin is not None and fin > nxt:
             self._gap(nxt, fin - nxt, ts)
+        if self._budget is not None:
+            self._account(ts)
+
+    def release(self, ts: int) -> int:
+        """The memory budget needs room: every hole becomes a gap and what was held is
+        delivered behind it (flow/budget.py). Returns the bytes released."""
+        held = self.buffered
+        ooo = self._ooo
+        if ooo is not None:
+            self._on_anomaly(
+                "memory_budget_release",
+                f"{held} out-of-order bytes delivered behind their holes to stay in the budget",
+                ts,
+            )
+            nxt = self.next_seq
+            assert nxt is not None
+            while self._ooo is not None:
+                nxt = self._fill_hole(nxt, ooo, ts)
+        budget = self._budget
+        if budget is not None:
+            budget.used -= self._accounted - self.buffered
+            self._accounted = self.buffered
+        return held
+
+    def _account(self, ts: int) -> None:
+        """Tell the budget what this direction holds now."""
+        delta = self.buffered - self._accounted
+        if delta:
+            self._accounted = self.buffered
+            assert self._budget is not None
+            self._budget.grew(self, delta, ts)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -356,6 +399,8 @@ class TcpReassembler:
                 self.buffered > self._max_ooo_bytes or len(ooo[0]) > self._max_ooo_segments
             ):
                 nxt = self._fill_hole(nxt, ooo, ts)
+        if self._budget is not None:
+            self._account(ts)
 
     def _insert(
         self, ooo: tuple[list[int], list[bytes]], begin: int, end: int, data: bytes, ts: int

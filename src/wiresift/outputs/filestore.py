@@ -178,6 +178,10 @@ class JsonLinesSink:
         self._stream.write(encoded)
         self._stream.write(b"\n")
 
+    def flush(self) -> None:
+        """Push buffered lines to the file (it then ends at a line boundary)."""
+        self._stream.flush()
+
     def close(self) -> None:
         self._stream.flush()
         if self._owns:
