@@ -20,6 +20,7 @@ from wiresift.decode import PacketDecoder
 from wiresift.decode.packet import IPPROTO_TCP, Decoded
 from wiresift.detect.detector import Detection, StreamDetector
 from wiresift.extract.files import ContentStore, NullStore
+from wiresift.extract.mail import MailBuilder
 from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.web import HttpBuilder, range_file_record
 from wiresift.flow.budget import BufferBudget
@@ -40,7 +41,12 @@ from wiresift.protocols.base import (
 _DIRECTIONS = (Direction.ORIG, Direction.RESP)
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
-BUILDERS: dict[str, type[HttpBuilder]] = {"http": HttpBuilder}
+BUILDERS: dict[str, type[HttpBuilder] | type[MailBuilder]] = {
+    "http": HttpBuilder,
+    "smtp": MailBuilder,
+    "pop3": MailBuilder,
+    "imap": MailBuilder,
+}
 
 
 class ParserCrashError(Exception):
@@ -81,7 +87,7 @@ class _FlowApp:
     def __init__(self) -> None:
         self.detector: StreamDetector | None = None
         self.parser: Parser | None = None
-        self.builder: HttpBuilder | None = None
+        self.builder: HttpBuilder | MailBuilder | None = None
         self.protocol: str | None = None
         self.info: FlowInfo | None = None
         self.anomalies: list[str] = []

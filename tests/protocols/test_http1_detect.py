@@ -93,9 +93,10 @@ def test_spec_registers_http() -> None:
     assert SPEC.accepts_gaps is True
 
 
-def test_registry_lists_http() -> None:
-    """REGISTRY is a static tuple holding the HTTP/1 spec."""
-    assert REGISTRY == (SPEC,)
+def test_registry_lists_http_first() -> None:
+    """REGISTRY is a static tuple; HTTP/1 comes first, then the mail protocols."""
+    assert REGISTRY[0] is SPEC
+    assert [spec.name for spec in REGISTRY] == ["http", "smtp", "pop3", "imap"]
 
 
 def test_registry_module_has_no_other_attributes() -> None:

@@ -328,3 +328,34 @@ interfaces = ["{site.iface}"]
     assert summary(passports(out)) == expected_rows(
         site.iface, [(PORTS[0], "a"), (PORTS[1], "a"), (PORTS[1], "c"), (PORTS[1], "b")]
     )
+
+
+def test_interface_down_and_back_does_not_disturb_the_others(
+    site: Site, site2: Site, tmp_path: Path
+) -> None:
+    """One interface goes down and comes back: it is reopened; the other never stops."""
+    out = tmp_path / "out"
+    body = f'[capture]\ninterfaces = ["{site.iface}", "{site2.iface}"]\nrescan_seconds = 1\n'
+    running = Running(settings_for(out, body))
+    try:
+        running.wait_capturing(site.iface, site2.iface)
+        assert site2.fetch(PORTS[0], "a") == FILES["a"]
+        site2.pair.set_host_if_down()
+        _wait(lambda: running.sensor.inputs[site2.iface].state == "down", 10, "down")
+        assert site.fetch(PORTS[0], "b") == FILES["b"]
+        subprocess.run(["ip", "link", "set", site2.iface, "up"], check=True, timeout=10)
+        running.wait_capturing(site2.iface)
+        _wait(lambda: _reachable(site2), 10, "the route back")
+        assert site2.fetch(PORTS[1], "c") == FILES["c"]
+    finally:
+        running.stop()
+    assert summary(passports(out)) == sorted(
+        expected_rows(site2.iface, [(PORTS[0], "a"), (PORTS[1], "c")])
+        + expected_rows(site.iface, [(PORTS[0], "b")])
+    )
+
+
+def _reachable(site: Site) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((site.pair.inner_addr, PORTS[1])) == 0

@@ -19,6 +19,7 @@ SPILL_THRESHOLD: Final = 256 * 1024
 MEMORY_BUDGET: Final = 32 * 1024 * 1024
 CONTENT_DIR: Final = "content"
 OBJECTS_DIR: Final = "objects"
+MAIL_DIR: Final = "mail"
 TMP_DIR: Final = ".tmp"
 
 
@@ -139,10 +140,16 @@ class FileContentStore:
 
 
 class PassportFileSink:
-    """One ``objects/<id>.json`` per object, written to a temporary name then renamed."""
+    """One ``objects/<id>.json`` per object, written to a temporary name then renamed.
 
-    def __init__(self, root: Path) -> None:
+    An e-mail object's raw message is also linked as ``mail/<id>.eml`` under
+    ``content_root`` (the folder its content paths are relative to; default ``root``), so
+    a mail client or an analyser opens it as it is."""
+
+    def __init__(self, root: Path, content_root: Path | None = None) -> None:
         self.root = root
+        self._content_root = str(content_root or root) + os.sep
+        self._mail_dir: str | None = None
         objects = root / OBJECTS_DIR
         objects.mkdir(parents=True, exist_ok=True)
         tmpdir = root / TMP_DIR
@@ -158,6 +165,19 @@ class PassportFileSink:
             f.write(encoded)
             f.write(b"\n")
         os.replace(tmp, self._objects + name)
+        if record.kind == "email":
+            self._link_eml(record)
+
+    def _link_eml(self, record: ObjectRecord) -> None:
+        message = next((c for c in record.contents if c.role == "message" and c.path), None)
+        if message is None or message.path is None:
+            return
+        if self._mail_dir is None:
+            self._mail_dir = self._content_root + MAIL_DIR + os.sep
+            os.makedirs(self._mail_dir, exist_ok=True)
+        target = self._mail_dir + record.id + ".eml"
+        with contextlib.suppress(FileExistsError):  # the same object published again
+            os.link(self._content_root + message.path, target)
 
     def close(self) -> None:
         return None

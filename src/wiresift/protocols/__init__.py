@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from wiresift.protocols import http1
+from wiresift.protocols import http1, imap, pop3, smtp
 from wiresift.protocols.base import ProtocolSpec
 
-REGISTRY: Final[tuple[ProtocolSpec, ...]] = (http1.SPEC,)
+REGISTRY: Final[tuple[ProtocolSpec, ...]] = (http1.SPEC, smtp.SPEC, pop3.SPEC, imap.SPEC)
 
 __all__ = ["REGISTRY"]

@@ -66,6 +66,10 @@ LIVE_BATCHES_PER_TURN: Final = 8
 FILE_SLICE: Final = 4096
 # Longest wait for packets when nothing is pending, in seconds.
 IDLE_WAIT: Final = 0.2
+# How long an interface that went down is still read (its last capture block), in seconds.
+GONE_GRACE: Final = 0.5
+# How long the captured packets are still read at shutdown, in seconds (a few block timeouts).
+DRAIN_SECONDS: Final = 0.3
 # Idle flows are expired by the clock this often, in seconds.
 EXPIRE_INTERVAL: Final = 1.0
 
@@ -172,6 +176,7 @@ class LiveInput:
         self.kernel_dropped = 0
         self.interface_dropped = 0
         self.dropped_ours = 0
+        self.gone_since: float | None = None  # when reads first said the interface left
 
     def open(self) -> bool:
         """Start capturing; False (and the reason in ``error``) when the interface refuses."""
@@ -211,8 +216,17 @@ class LiveInput:
                 if not batch:
                     break
                 total += self.engine.feed(batch)
+            self.gone_since = None
         except InterfaceGone as exc:
+            # The kernel hands over a capture block only when it is full or its timeout
+            # passes: keep reading a little longer so the last packets are not lost.
+            now = time.monotonic()
+            if self.gone_since is None:
+                self.gone_since = now
+            if now - self.gone_since < GONE_GRACE:
+                return total
             log.warning("%s: interface gone: %s", self.name, exc)
+            self.gone_since = None
             self._close_capture()
             self.state = "down"
         except CaptureError as exc:
@@ -396,7 +410,7 @@ class CapdropInput:
         self.journal.begin(drop_file)
         staging = self.staged.staging_dir(drop_file.key)
         staging.mkdir(parents=True, exist_ok=True)
-        sinks: list[Sink] = [PassportFileSink(staging)]
+        sinks: list[Sink] = [PassportFileSink(staging, self.hub.root)]
         if self.hub.jsonl is not None:
             sinks.append(JsonLinesSink.to_path(staging / "objects.jsonl"))
         engine = self.carried
@@ -596,6 +610,9 @@ class Sensor:
                 ready = list(handles)
             for fd in ready:
                 handles[fd].poll()
+            for item in handles.values():
+                if item.gone_since is not None:
+                    item.poll()  # leaving: read until its grace ends, readable or not
         elif wait:
             time.sleep(wait)
         if capdrop is not None:
@@ -628,6 +645,12 @@ class Sensor:
 
     def shutdown(self) -> None:
         """End every flow and flush every object (SIGTERM, end of a test)."""
+        # Packets already captured sit in kernel blocks handed over within their timeout.
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.inputs and time.monotonic() < deadline:
+            for item in self.inputs.values():
+                item.poll()
+            time.sleep(0.02)
         for item in self.inputs.values():
             item.stop_capture()
             item.engine.finish(close_outputs=False)
