@@ -283,11 +283,33 @@ interfaces = ["{site.iface}"]
 """
     config.write_text(base)
     log = tmp_path / "service.log"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.1)
+    messages: list[str] = []
+    listening = threading.Event()
+    listening.set()
+
+    def listen() -> None:  # systemd reads its socket all the time; so must the test
+        while listening.is_set():
+            try:
+                messages.append(notify.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+        "WATCHDOG_USEC": "400000",
+    }
     with log.open("wb") as stderr:
         service = subprocess.Popen(
             [sys.executable, "-m", "wiresift", "service", "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            env=env,
         )
     try:
         _wait(lambda: "ready:" in log.read_text(), 20, "the service to be ready")
@@ -319,6 +341,13 @@ interfaces = ["{site.iface}"]
         if service.poll() is None:
             service.kill()
             service.wait(10)
+    time.sleep(0.2)
+    listening.clear()
+    listener.join(5)
+    notify.close()
+    states = [m.split("\n")[0] for m in messages if not m.startswith("WATCHDOG")]
+    assert states == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]
+    assert messages.count("WATCHDOG=1") >= 5  # every 0.2 s over a few seconds
     text = log.read_text()
     assert "filter now 'not tcp port 8000'" in text
     label = f'input="{site.iface}",kind="interface"'

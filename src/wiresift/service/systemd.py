@@ -46,7 +46,8 @@ class Notifier:
         if self._socket is None:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
-            self._socket.sendto("\n".join(fields).encode(), self.address)
+            # Never wait on systemd: a full queue drops this notice instead of the packets.
+            self._socket.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self.address)
         except OSError:
             return False
         return True
