@@ -19,7 +19,6 @@ from typing import TextIO
 from wiresift import __version__
 from wiresift.capture import open_source
 from wiresift.capture.base import CaptureError, PacketSource
-from wiresift.capture.live import default_capture_interfaces, list_interfaces
 from wiresift.config import Config, OutputConfig
 from wiresift.engine import Engine, RunStats
 from wiresift.extract.files import ContentStore, NullStore
@@ -27,15 +26,6 @@ from wiresift.model import format_addr
 from wiresift.outputs import Sink
 from wiresift.outputs.filestore import FileContentStore, JsonLinesSink, PassportFileSink
 from wiresift.protocols import REGISTRY
-from wiresift.service.process import run_sensor
-from wiresift.service.sensor import PROTOCOL_NAMES
-from wiresift.service.settings import (
-    Settings,
-    SettingsError,
-    apply_overrides,
-    default_settings_text,
-    load_settings,
-)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -239,7 +229,20 @@ def _sensor_overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+# The sensor's modules (libpcap binding, metrics server, settings) load only for the
+# commands that use them, so `wiresift read` starts without them.
+
+
 def _sensor(args: argparse.Namespace, *, service: bool) -> int:
+    from wiresift.service.process import run_sensor  # noqa: PLC0415
+    from wiresift.service.sensor import PROTOCOL_NAMES  # noqa: PLC0415
+    from wiresift.service.settings import (  # noqa: PLC0415
+        Settings,
+        SettingsError,
+        apply_overrides,
+        load_settings,
+    )
+
     path: Path | None = Path(args.config) if args.config else None
     if path is None and DEFAULT_CONFIG_PATH.exists():
         path = DEFAULT_CONFIG_PATH
@@ -271,6 +274,11 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def cmd_interfaces(args: argparse.Namespace) -> int:
+    from wiresift.capture.live import (  # noqa: PLC0415
+        default_capture_interfaces,
+        list_interfaces,
+    )
+
     try:
         infos = list_interfaces()
     except CaptureError as exc:
@@ -294,6 +302,13 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from wiresift.service.sensor import PROTOCOL_NAMES  # noqa: PLC0415
+    from wiresift.service.settings import (  # noqa: PLC0415
+        SettingsError,
+        default_settings_text,
+        load_settings,
+    )
+
     if args.default:
         sys.stdout.write(default_settings_text())
         return EXIT_OK

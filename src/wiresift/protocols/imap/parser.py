@@ -70,7 +70,7 @@ RESP: Final = Direction.RESP
 
 # Largest literal taken at its word: 4 GiB, the largest size a 32-bit number holds (RFC 3501
 # s9 number is an unsigned 32-bit integer). Larger claims still stream, with an anomaly.
-MAX_LITERAL: Final = 2**32
+MAX_LITERAL: Final = 2**32 - 1
 # Bytes of a too-long fragment kept while it is skipped: enough for "~{" + 19 digits + "+}"
 # + CRLF, so a literal announced at its end is still followed.
 _SKIP_TAIL: Final = 32

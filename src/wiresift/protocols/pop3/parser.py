@@ -255,7 +255,7 @@ class Pop3Parser(Parser):
                 detail=f"over {self._max_line} bytes",
             )
         )
-        self._bufs[direction].clear()
+        # The SKIP_LINE state drops the rest of this line; what follows it stays.
 
     def _violation(self, direction: Direction, ts: int, out: list[Event], reason: str) -> None:
         if not self._confirmed and not self._violation_reported:

@@ -408,6 +408,12 @@ class SmtpParser(Parser):
             if self._client_closed:
                 return out
             self._client_closed = True
+            if self._client is _Client.DATA_WAIT and self._bufs[ORIG]:
+                # The connection closed before the reply to DATA was seen: what the client
+                # sent after DATA is taken as the message, its verdict unknown.
+                out.append(Anomaly(direction=ORIG, ts=ts, name="smtp_data_reply_late"))
+                self._begin_message(ts, out, command="DATA")
+                self._run_client(ts, out)
             if self._message >= 0:
                 self._end_message(ts, out, reason="closed")
             if self._client is not _Client.DONE:
@@ -505,7 +511,7 @@ class SmtpParser(Parser):
                 detail=f"over {self._max_line} bytes",
             )
         )
-        self._bufs[direction].clear()
+        # The SKIP_LINE state drops the rest of this line; what follows it stays.
 
     def _violation(self, direction: Direction, ts: int, out: list[Event], reason: str) -> None:
         if not self._confirmed and not self._violation_reported:
