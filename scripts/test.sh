@@ -4,16 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-# Debian packages the live-capture and service tests drive (installed when run as root on a
-# fresh machine; without them, and outside CI, those tests skip and say why).
-need=()
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "== apt-get install ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+# Debian packages the live-capture, service and mail tests drive (installed when run as
+# root on a fresh machine; without them, and outside CI, those tests skip and say why).
+. scripts/ci-packages.sh
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

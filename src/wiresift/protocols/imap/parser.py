@@ -383,8 +383,17 @@ class ImapParser(Parser):
             if side.state is _State.DONE or side.closed:
                 return
         if inflater.eof:
-            # The sender ended its DEFLATE stream: nothing defines what follows.
-            out.append(Anomaly(direction=side.direction, ts=ts, name="imap_deflate_end"))
+            # The sender ended its DEFLATE stream (Dovecot does at LOGOUT, before its FIN):
+            # nothing defines what could follow, so bytes after it are the anomaly.
+            if inflater.unused_data:
+                out.append(
+                    Anomaly(
+                        direction=side.direction,
+                        ts=ts,
+                        name="imap_deflate_end",
+                        detail=f"{len(inflater.unused_data)} bytes after the end",
+                    )
+                )
             self._stop(side, ts, out, "closed")
 
     def _stop(self, side: _Side, ts: int, out: list[Event], reason: str) -> None:

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Debian packages the live mail tests (tests/live) drive: a network namespace (iproute2),
+# ethtool for the namespace's lo, tcpdump, curl, and Dovecot for POP3 and IMAP.
+# Installs only what is missing, quietly, and only as root with apt-get; does nothing
+# otherwise. Safe to run or to source (it defines and calls one function, never exits).
+ci_install_mail_packages() {
+  local wanted=(iproute2 ethtool tcpdump curl dovecot-core dovecot-pop3d dovecot-imapd)
+  local missing=() package
+  [ "$(id -u)" = 0 ] || return 0
+  command -v apt-get >/dev/null 2>&1 || return 0
+  for package in "${wanted[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" != "install ok installed" ]; then
+      missing+=("$package")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== apt-get install ${missing[*]}"
+  apt-get update -qq >/dev/null || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" >/dev/null || return 1
+}
+ci_install_mail_packages
