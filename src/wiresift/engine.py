@@ -7,6 +7,7 @@ everything that allocates records happens per application message.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import time
 from collections import Counter
@@ -17,13 +18,19 @@ from typing import cast
 from wiresift.capture.base import PacketSource, RawPacket
 from wiresift.config import Config
 from wiresift.decode import PacketDecoder
-from wiresift.decode.packet import IPPROTO_TCP, Decoded
+from wiresift.decode.packet import IPPROTO_TCP, IPPROTO_UDP, Decoded
 from wiresift.detect.detector import Detection, StreamDetector
+from wiresift.detect.signatures import Confidence
+from wiresift.extract.chat import ChatBuilder
 from wiresift.extract.files import ContentStore, NullStore
+from wiresift.extract.ftp import FtpBuilder
 from wiresift.extract.mail import MailBuilder
 from wiresift.extract.ranges import RangeAssembler
-from wiresift.extract.web import HttpBuilder, range_file_record
+from wiresift.extract.usage import UsageBuilder
+from wiresift.extract.web import Http2Builder, HttpBuilder, range_file_record
+from wiresift.extract.websocket import WebSocketBuilder
 from wiresift.flow.budget import BufferBudget
+from wiresift.flow.expect import Endpoint, Expectation, ExpectationTable
 from wiresift.flow.table import Flow, FlowConfig, FlowTable
 from wiresift.model import FlowRef, ObjectRecord, SourceRef, encode_passport, format_addr
 from wiresift.outputs import Sink
@@ -37,12 +44,19 @@ from wiresift.protocols.base import (
     ProtocolSpec,
     SwitchProtocol,
 )
+from wiresift.protocols.expect_events import ExpectConnection
 
 _DIRECTIONS = (Direction.ORIG, Direction.RESP)
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
-BUILDERS: dict[str, type[HttpBuilder] | type[MailBuilder]] = {
+Builder = HttpBuilder | MailBuilder | WebSocketBuilder | FtpBuilder | UsageBuilder | ChatBuilder
+BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
+    "http2": Http2Builder,
+    "tls": UsageBuilder,
+    "ftp": FtpBuilder,
+    "ftp-data": FtpBuilder,
+    "websocket": WebSocketBuilder,
     "smtp": MailBuilder,
     "pop3": MailBuilder,
     "imap": MailBuilder,
@@ -76,6 +90,7 @@ class _FlowApp:
     __slots__ = (
         "anomalies",
         "builder",
+        "detection",
         "detector",
         "info",
         "object_ids",
@@ -87,7 +102,8 @@ class _FlowApp:
     def __init__(self) -> None:
         self.detector: StreamDetector | None = None
         self.parser: Parser | None = None
-        self.builder: HttpBuilder | MailBuilder | None = None
+        self.builder: Builder | None = None
+        self.detection: tuple[str, str] = ("", "")  # how the protocol was found
         self.protocol: str | None = None
         self.info: FlowInfo | None = None
         self.anomalies: list[str] = []
@@ -146,6 +162,8 @@ class Engine:
         self.detections: list[tuple[Flow, Detection]] = []
         self.ranges = RangeAssembler()  # byte ranges of one resource, across flows
         self.keep_detections = False
+        # Connections announced by other flows (FTP data): flow/expect.py.
+        self.expectations: ExpectationTable[Flow] = ExpectationTable(_flow_endpoints)
 
     # -- running ---------------------------------------------------------------------
 
@@ -273,11 +291,16 @@ class Engine:
             return
         detector = app.detector
         if detector is None:
+            if self.expectations and self._expected(flow, app, ts):
+                self._feed(flow, app, direction, data, ts)  # announced by another flow
+                return
             if not self.specs:
                 app.sealed = True
                 return
             server_port = flow.port0 if flow.flipped else flow.port1
             detector = app.detector = StreamDetector(self.specs, self.config.limits, server_port)
+            # An announcement captured after these first bytes may still claim the flow.
+            self.expectations.remember(flow, ts)
         detection = detector.data(direction, data)
         if detection is not None:
             self._decided(flow, app, detection, ts)
@@ -302,6 +325,14 @@ class Engine:
 
     def flow_end(self, flow: Flow, ts: int, reason: str) -> None:
         app = flow.app
+        if self.expectations and (
+            app is None
+            or (isinstance(app, _FlowApp) and app.detector is None and app.parser is None)
+        ):
+            # An announced connection that carried no byte (an empty file) is still one.
+            app = self._app(flow)
+            if app.sealed or not self._expected(flow, app, ts):
+                app = flow.app = None
         if not isinstance(app, _FlowApp):
             return
         if app.parser is None and app.detector is not None and not app.sealed:
@@ -310,7 +341,7 @@ class Engine:
             for direction in (Direction.ORIG, Direction.RESP):
                 self._end(flow, app, direction, ts)
         if app.builder is not None:
-            self._emit(app.builder.close(ts))
+            self._close_builder(flow, app, ts)
         flow.app = None
 
     # -- detection and parsing ------------------------------------------------------------
@@ -326,6 +357,8 @@ class Engine:
         if detection.reversed:
             flow.flipped ^= 1
         self.stats.protocols[detection.protocol] += 1
+        confidence = detection.confidence.name.lower() if detection.confidence else ""
+        app.detection = (detection.reason, confidence)
         self._start_parser(flow, app, self._specs_by_name[detection.protocol], ts)
         if detector is None:
             return
@@ -338,6 +371,87 @@ class Engine:
                 self._gap(flow, app, real, chunk, ts)
             else:
                 self._feed(flow, app, real, chunk, ts)
+
+    # -- expected connections (flow/expect.py) ------------------------------------------
+
+    def _expect(self, flow: Flow, app: _FlowApp, event: ExpectConnection) -> None:
+        """Register a connection announced by ``flow``; claim it if it already started."""
+        if event.protocol not in self._specs_by_name:
+            return
+        try:
+            server = ipaddress.ip_address(event.server_addr).packed
+            client = event.client_addr
+            client_addr = None if client is None else ipaddress.ip_address(client).packed
+        except ValueError:
+            self._note_anomaly(flow, app, "expect_bad_address", event.server_addr, event.ts)
+            return
+        expectation = Expectation(
+            protocol=event.protocol,
+            transport=IPPROTO_TCP if event.transport == "tcp" else IPPROTO_UDP,
+            server_addr=server,
+            server_port=event.server_port,
+            deadline=event.ts + event.within_ns,
+            client_addr=client_addr,
+            peer_addr=flow.orig[0],
+            context=event.context,
+            source_uid=flow.uid,
+        )
+        for candidate in self.expectations.add(expectation, event.ts):
+            other = candidate.app
+            if (
+                candidate is flow
+                or not isinstance(other, _FlowApp)
+                or other.parser is not None
+                or other.detector is None
+                or other.sealed
+            ):
+                continue  # ended, or decided meanwhile
+            _, orig, resp = _flow_endpoints(candidate)
+            swapped = not (expectation.accepts(orig, resp) or expectation.accepts_nat(orig, resp))
+            self.expectations.consume(expectation)
+            self.expectations.forget(candidate)
+            self._start_expected(candidate, other, expectation, swapped, event.ts)
+            return
+
+    def _expected(self, flow: Flow, app: _FlowApp, ts: int) -> bool:
+        """Start the announced protocol on a flow that shows its first bytes, if announced."""
+        _, orig, resp = _flow_endpoints(flow)
+        found = self.expectations.match(flow.proto, orig, resp, ts)
+        swapped = False
+        if found is None and flow.mid_stream:
+            found = self.expectations.match(flow.proto, resp, orig, ts)
+            swapped = found is not None
+        if found is None or found.protocol not in self._specs_by_name:
+            return False
+        self._start_expected(flow, app, found, swapped, ts)
+        return True
+
+    def _start_expected(
+        self, flow: Flow, app: _FlowApp, found: Expectation, swapped: bool, ts: int
+    ) -> None:
+        """Detection is skipped (reason "expected"); buffered bytes, if any, are replayed."""
+        flipped = flow.flipped ^ swapped
+        orig_addr, orig_port = (flow.addr1, flow.port1) if flipped else (flow.addr0, flow.port0)
+        resp_addr, resp_port = (flow.addr0, flow.port0) if flipped else (flow.addr1, flow.port1)
+        app.info = FlowInfo(
+            uid=flow.uid,
+            orig_addr=format_addr(orig_addr),
+            orig_port=orig_port,
+            resp_addr=format_addr(resp_addr),
+            resp_port=resp_port,
+            transport="tcp" if flow.proto == IPPROTO_TCP else "udp",
+            mid_stream=flow.mid_stream,
+            context=found.context,
+        )
+        if app.detector is None:
+            app.detector = StreamDetector((), self.config.limits, resp_port)
+        detection = Detection(
+            found.protocol,
+            Confidence.EXPECTED,
+            swapped,
+            f"expected: announced by flow {found.source_uid}",
+        )
+        self._decided(flow, app, detection, ts)
 
     def _start_parser(self, flow: Flow, app: _FlowApp, spec: ProtocolSpec, ts: int) -> None:
         orig_addr, orig_port = flow.orig
@@ -359,7 +473,7 @@ class Engine:
         if app.builder is not None:
             # The stream changed hands (CONNECT, Upgrade): what the old protocol left open
             # ends here, and the new one numbers its objects on from the same flow counter.
-            self._emit(app.builder.close(ts))
+            self._close_builder(flow, app, ts)
             app.builder = None
         builder_type = BUILDERS.get(spec.name)
         if builder_type is not None:
@@ -371,6 +485,10 @@ class Engine:
                 app.object_ids,
                 self.ranges,
             )
+            if isinstance(app.builder, WebSocketBuilder):
+                app.builder.use_handshake(app.info.context)
+            elif isinstance(app.builder, ChatBuilder):
+                app.builder.protocol = spec.name
 
     def _source_ref(self, first_frame: int, last_frame: int) -> SourceRef:
         return SourceRef(
@@ -392,7 +510,9 @@ class Engine:
                 *flow.encap,
                 "ipv4" if len(flow.addr0) == 4 else "ipv6",
                 "tcp" if flow.proto == IPPROTO_TCP else "udp",
+                *info.tunnels,
             ),
+            via=info.via,
         )
 
     def _feed(self, flow: Flow, app: _FlowApp, direction: Direction, data: bytes, ts: int) -> None:
@@ -445,14 +565,43 @@ class Engine:
                 self._note_anomaly(flow, app, event.name, event.detail, event.ts)
             elif isinstance(event, SwitchProtocol):
                 self._switch(flow, app, event, ts)
+            elif isinstance(event, ExpectConnection):
+                self._expect(flow, app, event)
             if on_event is not None:
                 records = on_event(event, frame)
                 if records:
                     self._emit(records)
 
+    def _close_builder(self, flow: Flow, app: _FlowApp, ts: int) -> None:
+        """The builder's objects still open; a usage builder first gets the flow's counts."""
+        builder = app.builder
+        if builder is None:
+            return
+        if isinstance(builder, UsageBuilder):
+            orig = flow.flipped  # side index of the initiator
+            packets, sizes = (flow.pkts0, flow.pkts1), (flow.bytes0, flow.bytes1)
+            builder.set_counters(
+                packets[orig], packets[1 - orig], sizes[orig], sizes[1 - orig], *app.detection
+            )
+        self._emit(builder.close(ts))
+
     def _switch(self, flow: Flow, app: _FlowApp, event: SwitchProtocol, ts: int) -> None:
         """Hand the stream to another protocol, or to detection again (CONNECT, SOCKS)."""
+        if app.info is not None and (event.tunnel is not None or event.context is not None):
+            info = app.info
+            if event.tunnel is not None:
+                # Objects of the tunnelled stream name the proxy's target as their server.
+                label, host, port = event.tunnel
+                info = replace(
+                    info,
+                    resp_addr=host,
+                    resp_port=port,
+                    tunnels=(*info.tunnels, label),
+                    via=info.via or (info.resp_addr, info.resp_port),
+                )
+            app.info = replace(info, context=event.context)
         if event.to is not None and event.to in self._specs_by_name:
+            app.detection = (f"switched from {app.protocol}", "certain")
             self._start_parser(flow, app, self._specs_by_name[event.to], ts)
             parser = app.parser
             assert parser is not None
@@ -471,6 +620,8 @@ class Engine:
             return
         app.parser = None
         server_port = flow.port0 if flow.flipped else flow.port1
+        if event.tunnel is not None:
+            server_port = event.tunnel[2]  # the port hint is the proxy target's
         app.detector = StreamDetector(self.specs, self.config.limits, server_port)
         for direction, data in (
             (event.direction, event.leftover),
@@ -505,3 +656,8 @@ class Engine:
             encoded = encode_passport(record)
             for sink in self.sinks:
                 sink.emit(record, encoded)
+
+
+def _flow_endpoints(flow: Flow) -> tuple[int, Endpoint, Endpoint]:
+    """(IP protocol, initiator, responder) of a flow, for the expectation table."""
+    return flow.proto, flow.orig, flow.resp

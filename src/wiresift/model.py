@@ -49,15 +49,21 @@ class FlowRef:
     server_addr: str
     server_port: int
     encapsulation: tuple[str, ...] = ()
+    # The proxy the connection went through (SOCKS, HTTP CONNECT); server_* is then the
+    # target the proxy was asked to reach.
+    via: tuple[str, int] | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
-        return {
+        out: dict[str, JsonValue] = {
             "uid": self.uid,
             "transport": self.transport,
             "client": {"addr": self.client_addr, "port": self.client_port},
             "server": {"addr": self.server_addr, "port": self.server_port},
             "encapsulation": list(self.encapsulation),
         }
+        if self.via is not None:
+            out["via"] = {"addr": self.via[0], "port": self.via[1]}
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

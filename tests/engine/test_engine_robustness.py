@@ -76,7 +76,7 @@ def test_strict_mode_raises_on_a_parser_crash() -> None:
 
 def test_websocket_upgrade_is_handed_off_and_counted() -> None:
     """After 101 Switching Protocols the HTTP object is emitted and the rest of the stream
-    is counted as a protocol not parsed yet."""
+    goes to the WebSocket parser (one object per message)."""
     s = TcpSession()
     s.handshake()
     s.send(
@@ -93,4 +93,5 @@ def test_websocket_upgrade_is_handed_off_and_counted() -> None:
     run = run_frames(s.frames)
     (obj,) = run.http()
     assert obj["http"]["status"] == 101
-    assert run.stats.protocols == {"http": 1, "websocket (not parsed)": 1}
+    assert run.stats.protocols == {"http": 1}
+    assert [p["kind"] for p in run.passports] == ["http", "websocket", "websocket"]

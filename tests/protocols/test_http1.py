@@ -428,6 +428,7 @@ def test_connect_200_hands_the_tunnel_over_with_leftover(split_feed: SplitFeed) 
             to=None,
             leftover=b"\x16\x03\x03server",
             leftover_other=b"\x16\x03\x01client-hello" + b"more tunnel bytes",
+            tunnel=("http-connect", "example.com", 443),
         ),
     ]
 
@@ -506,12 +507,18 @@ def test_101_switches_to_websocket_with_leftover(split_feed: SplitFeed) -> None:
             to="websocket",
             leftover=b"\x81\x05hello",
             leftover_other=b"\x81\x85masked",
+            context={
+                "url": "ws://example.com/chat",
+                "origin": None,
+                "subprotocol": None,
+                "extensions": None,
+            },
         ),
     ]
 
 
 def test_101_without_upgrade_header_uses_the_request_token(split_feed: SplitFeed) -> None:
-    """A 101 that omits Upgrade switches to what the request asked for (h2c here)."""
+    """A 101 that omits Upgrade switches to what the request asked for (h2c: HTTP/2 here)."""
     events = split_feed(
         HttpParser,
         [
@@ -525,7 +532,20 @@ def test_101_without_upgrade_header_uses_the_request_token(split_feed: SplitFeed
         strict=True,
     )
     assert events[-1] == SwitchProtocol(
-        direction=RESP, ts=1, to="h2c", leftover=b"\x00\x00\x00\x04\x00", leftover_other=b""
+        direction=RESP,
+        ts=1,
+        to="http2",
+        leftover=b"\x00\x00\x00\x04\x00",
+        leftover_other=b"",
+        context={
+            "upgrade": "h2c",
+            "method": b"GET",
+            "target": b"/",
+            "headers": (
+                (b"Upgrade", b"h2c, TLS/1.2"),
+                (b"HTTP2-Settings", b"AAMAAABkAAQAAP__"),
+            ),
+        },
     )
 
 
@@ -1456,7 +1476,14 @@ def test_gap_while_waiting_on_connect_drops_the_held_bytes(split_feed: SplitFeed
         weird(ORIG, 1, "http_content_gap", "10 bytes"),
         response(3, 0),
         done(RESP, 3, 0),
-        SwitchProtocol(direction=RESP, ts=3, to=None, leftover=b"", leftover_other=b"late"),
+        SwitchProtocol(
+            direction=RESP,
+            ts=3,
+            to=None,
+            leftover=b"",
+            leftover_other=b"late",
+            tunnel=("http-connect", "example.com", 443),
+        ),
     ]
 
 
@@ -1503,7 +1530,19 @@ def test_switch_ends_an_unfinished_request(split_feed: SplitFeed) -> None:
     assert events[-3:] == [
         done(RESP, 1, 0),
         done(ORIG, 1, 0, complete=False, reason="protocol_switch"),
-        SwitchProtocol(direction=RESP, ts=1, to="h2c", leftover=b"", leftover_other=b""),
+        SwitchProtocol(
+            direction=RESP,
+            ts=1,
+            to="http2",
+            leftover=b"",
+            leftover_other=b"",
+            context={
+                "upgrade": "h2c",
+                "method": b"POST",
+                "target": b"/",
+                "headers": ((b"Upgrade", b"h2c"), (b"Content-Length", b"10")),
+            },
+        ),
     ]
 
 

@@ -94,9 +94,20 @@ def test_spec_registers_http() -> None:
 
 
 def test_registry_lists_http_first() -> None:
-    """REGISTRY is a static tuple; HTTP/1 comes first, then the mail protocols."""
+    """REGISTRY is a static tuple; HTTP/1 comes first, FTP before POP3 (both take USER)."""
     assert REGISTRY[0] is SPEC
-    assert [spec.name for spec in REGISTRY] == ["http", "smtp", "pop3", "imap"]
+    assert [spec.name for spec in REGISTRY] == [
+        "http",
+        "http2",
+        "smtp",
+        "ftp",
+        "ftp-data",
+        "pop3",
+        "imap",
+        "tls",
+        "socks",
+        "websocket",
+    ]
 
 
 def test_registry_module_has_no_other_attributes() -> None:

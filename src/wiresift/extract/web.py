@@ -333,6 +333,8 @@ class _Exchange:
 class HttpBuilder:
     """Turns one flow's HTTP events into objects."""
 
+    protocol: str = "http"  # the passport's protocol; Http2Builder says "http2"
+
     def __init__(
         self,
         flow: FlowRef,
@@ -555,7 +557,7 @@ class HttpBuilder:
         return ObjectRecord(
             id=f"{self.flow.uid}-{next(self._ids)}",
             kind="http",
-            protocol="http",
+            protocol=self.protocol,
             ts_first=ex.ts_first,
             ts_last=ex.ts_last,
             source=self._source(ex.first_frame, ex.last_frame),
@@ -569,10 +571,13 @@ class HttpBuilder:
 
     def _meta(self, ex: _Exchange) -> dict[str, JsonValue]:
         meta: dict[str, JsonValue] = {"tx": ex.tx}
+        if self.protocol == "http2":
+            meta["stream_id"] = ex.tx  # HTTP/2 numbers exchanges by stream (RFC 9113 s5.1.1)
         req = ex.request
         resp = ex.response
         if req is not None:
-            host = header(req.headers, b"host")
+            # HTTP/2 names the host in :authority (RFC 9113 s8.3.1), Host only when proxied.
+            host = header(req.headers, b"host") or header(req.headers, b":authority")
             target = text(req.target)
             meta.update(
                 method=text(req.method),
@@ -638,6 +643,12 @@ class HttpBuilder:
         if target.startswith("/"):
             return f"http://{text(host)}{target}"
         return None
+
+
+class Http2Builder(HttpBuilder):
+    """HTTP/2 streams (the same events, ``tx`` = stream id) into "http" objects."""
+
+    protocol = "http2"
 
 
 def _opt_text(value: bytes | None) -> str | None:

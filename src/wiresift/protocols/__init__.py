@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from typing import Final
 
-from wiresift.protocols import http1, imap, pop3, smtp
+from wiresift.protocols import ftp, http1, http2, imap, pop3, smtp, socks, tls, websocket
 from wiresift.protocols.base import ProtocolSpec
 
-REGISTRY: Final[tuple[ProtocolSpec, ...]] = (http1.SPEC, smtp.SPEC, pop3.SPEC, imap.SPEC)
+# FTP before POP3: both take USER as a first command, and an FTP greeting need not name FTP.
+REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
+    http1.SPEC,
+    http2.SPEC,
+    smtp.SPEC,
+    *ftp.SPECS,
+    pop3.SPEC,
+    imap.SPEC,
+    tls.SPEC,
+    socks.SPEC,
+    websocket.SPEC,
+)
 
 __all__ = ["REGISTRY"]

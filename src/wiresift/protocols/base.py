@@ -60,12 +60,17 @@ class SwitchProtocol(Event):
 
     ``to`` names the next protocol, or None to run detection again. ``leftover`` holds the
     bytes of ``direction`` after the switch point; ``leftover_other`` those of the other
-    direction that the parser had buffered.
+    direction that the parser had buffered. ``context`` carries what the next parser needs
+    to know of the handshake (WebSocket URL, subprotocol, extensions). ``tunnel`` is set when
+    the stream now carries a connection to another host (SOCKS, HTTP CONNECT): (label,
+    target host, target port); later objects of the flow name that target as the server.
     """
 
     to: str | None
     leftover: bytes = b""
     leftover_other: bytes = b""
+    context: dict[str, object] | None = None
+    tunnel: tuple[str, str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +84,11 @@ class FlowInfo:
     resp_port: int
     transport: Literal["tcp", "udp"]
     mid_stream: bool = False  # the capture started after the connection did
+    # Handshake facts handed on by SwitchProtocol.context, or what an ExpectConnection
+    # announced for this flow (protocols/expect_events.py).
+    context: object | None = None
+    tunnels: tuple[str, ...] = ()  # proxy layers crossed (SOCKS, HTTP CONNECT), outermost first
+    via: tuple[str, int] | None = None  # the proxy's address when resp_* names the target
 
 
 class Parser(abc.ABC):

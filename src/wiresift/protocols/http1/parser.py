@@ -145,6 +145,8 @@ class _Pending(NamedTuple):
     method: bytes
     http09: bool = False
     upgrade: bytes = b""  # first token of the request's Upgrade header
+    target: bytes = b""  # request target, kept only for CONNECT and Upgrade requests
+    headers: Headers = ()  # request headers, kept only for Upgrade requests
 
 
 _LOST: Final = _Pending(tx=-1, method=b"")
@@ -432,6 +434,37 @@ def _protocol_name(token: bytes) -> str | None:
     """``websocket`` from ``WebSocket``, ``tls`` from ``TLS/1.2`` (RFC 9110 s7.8)."""
     name = token.split(b"/", 1)[0].strip(b" \t").lower()
     return name.decode("ascii", "replace") if name else None
+
+
+def _header_text(headers: Headers, name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _websocket_context(request: _Pending, response_headers: Headers) -> dict[str, object]:
+    """The handshake facts a WebSocket parser needs (RFC 6455 s4.1, s4.2.2, s9.1)."""
+    host = _header_text(request.headers, b"host")
+    target = request.target.decode("latin-1")
+    if target.startswith(("http://", "https://", "ws://", "wss://")):
+        url: str | None = target
+    else:
+        url = f"ws://{host}{target}" if host is not None and request.target else None
+    return {
+        "url": url,
+        "origin": _header_text(request.headers, b"origin"),
+        "subprotocol": _header_text(response_headers, b"sec-websocket-protocol"),
+        "extensions": _header_text(response_headers, b"sec-websocket-extensions"),
+    }
+
+
+def _connect_tunnel(target: bytes) -> tuple[str, str, int] | None:
+    """("http-connect", host, port) from a CONNECT authority-form target (RFC 9110 s9.3.6)."""
+    host, sep, port = target.rpartition(b":")
+    if not sep or not host or not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        return None
+    return ("http-connect", host.strip(b"[]").decode("latin-1"), int(port))
 
 
 class HttpParser(Parser):
@@ -794,7 +827,17 @@ class HttpParser(Parser):
                 )
             )
             return
-        pending.append(_Pending(tx, side.method, side.version == b"0.9", upgrade))
+        switching = bool(upgrade) or side.method == _CONNECT
+        pending.append(
+            _Pending(
+                tx,
+                side.method,
+                side.version == b"0.9",
+                upgrade,
+                side.target if switching else b"",
+                headers if upgrade else (),
+            )
+        )
 
     def _response_framing(
         self,
@@ -809,7 +852,9 @@ class HttpParser(Parser):
         """Emit the response head and say how its body is framed (RFC 9112 s6.3)."""
         status = side.status
         interim = 100 <= status < 200 and status != 101
+        waiting = self._pending[:8]  # the answered request is among the first few
         tx, request, request_upgrade = self._pair_response(side, interim=interim, ts=ts, out=out)
+        answered = next((p for p in waiting if p.tx == tx), _LOST)
         side.tx = tx
         out.append(
             ResponseHead(
@@ -830,7 +875,18 @@ class HttpParser(Parser):
         if switch:
             to = _protocol_name(upgrade or request_upgrade) if status == 101 else None
             self._finish(side, ts, out)
-            self._switch(RESP, to, ts, out)
+            context = _websocket_context(answered, headers) if to == "websocket" else None
+            if to == "h2c":
+                # RFC 7540 s3.2: the request that asked for the upgrade is HTTP/2 stream 1.
+                to = "http2"
+                context = {
+                    "upgrade": "h2c",
+                    "method": answered.method,
+                    "target": answered.target,
+                    "headers": answered.headers,
+                }
+            tunnel = _connect_tunnel(answered.target) if status != 101 else None
+            self._switch(RESP, to, ts, out, context=context, tunnel=tunnel)
             return _SWITCHED
         if decided:
             self._unpause(ts, out)
@@ -895,7 +951,16 @@ class HttpParser(Parser):
 
     # -- switching ---------------------------------------------------------------------------
 
-    def _switch(self, direction: Direction, to: str | None, ts: int, out: list[Event]) -> None:
+    def _switch(
+        self,
+        direction: Direction,
+        to: str | None,
+        ts: int,
+        out: list[Event],
+        *,
+        context: dict[str, object] | None = None,
+        tunnel: tuple[str, str, int] | None = None,
+    ) -> None:
         """HTTP/1 is over on this connection: a 101 or a 2xx to CONNECT (RFC 9110 s15.2.2,
         s9.3.6) or the HTTP/2 preface. Messages still open end incomplete; what both sides
         hold is handed over."""
@@ -911,6 +976,8 @@ class HttpParser(Parser):
                 to=to,
                 leftover=own.buf.take_all(),
                 leftover_other=other.buf.take_all(),
+                context=context,
+                tunnel=tunnel,
             )
         )
         own.state = other.state = _State.DONE
