@@ -19,7 +19,7 @@ from wiresift.capture.base import PacketSource, RawPacket
 from wiresift.config import Config
 from wiresift.decode import PacketDecoder
 from wiresift.decode.packet import IPPROTO_TCP, IPPROTO_UDP, Decoded
-from wiresift.detect.detector import Detection, StreamDetector
+from wiresift.detect.detector import DatagramDetector, Detection, StreamDetector
 from wiresift.detect.signatures import Confidence
 from wiresift.extract.chat import ChatBuilder
 from wiresift.extract.files import ContentStore, NullStore
@@ -100,7 +100,7 @@ class _FlowApp:
     )
 
     def __init__(self) -> None:
-        self.detector: StreamDetector | None = None
+        self.detector: StreamDetector | DatagramDetector | None = None
         self.parser: Parser | None = None
         self.builder: Builder | None = None
         self.detection: tuple[str, str] = ("", "")  # how the protocol was found
@@ -135,6 +135,7 @@ class Engine:
         self.store: ContentStore = store or NullStore()
         self.registry = tuple(registry)
         self.specs: tuple[ProtocolSpec, ...] = ()
+        self.udp_specs: tuple[ProtocolSpec, ...] = ()
         self._specs_by_name: dict[str, ProtocolSpec] = {}
         self.set_protocols(self.config.disabled_protocols)
         self.decoder = PacketDecoder()
@@ -223,7 +224,10 @@ class Engine:
         self.specs = tuple(
             s for s in self.registry if s.transport == "tcp" and s.name not in disabled
         )
-        self._specs_by_name = {s.name: s for s in self.specs}
+        self.udp_specs = tuple(
+            s for s in self.registry if s.transport == "udp" and s.name not in disabled
+        )
+        self._specs_by_name = {s.name: s for s in (*self.specs, *self.udp_specs)}
 
     def process(self, ts: int, linktype: int, data: bytes, wirelen: int | None = None) -> None:
         """One packet (tests and embedding)."""
@@ -317,7 +321,28 @@ class Engine:
             app.detector.gap(direction, size)
 
     def datagram(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
-        return None  # no UDP protocol is parsed yet; flows are still counted
+        """One UDP datagram: a parser of a datagram protocol gets each one whole."""
+        app = cast("_FlowApp | None", flow.app)
+        if app is None:
+            app = self._app(flow)
+        elif app.sealed:
+            return
+        direction = _DIRECTIONS[side ^ flow.flipped]
+        if app.parser is not None:
+            self._feed(flow, app, direction, data, ts)
+            return
+        detector = app.detector
+        if detector is None:
+            if not self.udp_specs:
+                app.sealed = True
+                return
+            server_port = flow.port0 if flow.flipped else flow.port1
+            detector = app.detector = DatagramDetector(
+                self.udp_specs, self.config.limits, server_port
+            )
+        detection = detector.data(direction, data)
+        if detection is not None:
+            self._decided(flow, app, detection, ts)
 
     def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None:
         app = self._app(flow)
@@ -463,7 +488,7 @@ class Engine:
                 orig_port=orig_port,
                 resp_addr=format_addr(resp_addr),
                 resp_port=resp_port,
-                transport="tcp",
+                transport="tcp" if flow.proto == IPPROTO_TCP else "udp",
                 mid_stream=flow.mid_stream,
             )
         app.protocol = spec.name

@@ -114,3 +114,55 @@ class StreamDetector:
             if Verdict.NEED_MORE in (first, second):
                 verdict = Verdict.NEED_MORE
         return verdict, False, Confidence.PROBE
+
+
+class DatagramDetector:
+    """Detection state of one UDP flow: every datagram is looked at on its own (a datagram
+    protocol's header is at the start of each one), and the undecided datagrams are kept,
+    bounded by ``detect_max_packets`` and ``detect_buffer_bytes``, for the replay."""
+
+    __slots__ = ("_held", "_packets", "_port", "_specs", "chunks", "limits")
+
+    def __init__(self, specs: Sequence[ProtocolSpec], limits: Limits, server_port: int) -> None:
+        self._specs = specs
+        self.limits = limits
+        self._port = server_port
+        self._packets = 0
+        self._held = 0
+        self.chunks: list[Chunk] = []
+
+    def gap(self, direction: Direction, size: int) -> None:
+        """Datagrams have no gaps; kept for the detector interface."""
+
+    def data(self, direction: Direction, data: bytes, *, final: bool = False) -> Detection | None:
+        """Look at one datagram; return a Detection when decided, None while undecided."""
+        self._packets += 1
+        if self._held + len(data) <= self.limits.detect_buffer_bytes:
+            self.chunks.append((direction, data))
+            self._held += len(data)
+        other = Direction(1 - direction)
+        head = data[: self.limits.detect_buffer_bytes]
+        for spec in self._specs:
+            verdict, reverse, how = StreamDetector._check(spec, direction, other, head)
+            if verdict is Verdict.MATCH:
+                side = "a responder" if (direction == Direction.RESP) != reverse else "an initiator"
+                if (direction, data) not in self.chunks[-1:]:
+                    self.chunks.append((direction, data))  # the deciding datagram is replayed
+                return Detection(
+                    spec.name, how, reverse, f"{how.name.lower()} matched {side} datagram"
+                )
+        if final or self._packets >= self.limits.detect_max_packets:
+            return self.end()
+        return None
+
+    def end(self) -> Detection:
+        """The flow ended undecided: the server port may still suggest a protocol."""
+        for spec in self._specs:
+            if self._port in spec.ports and spec.mid_stream:
+                return Detection(
+                    spec.name,
+                    Confidence.PORT,
+                    False,
+                    f"no datagram matched; port {self._port} suggests {spec.name}",
+                )
+        return Detection(None, None, False, "no protocol matched the first datagrams")
