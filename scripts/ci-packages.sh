@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the live mail tests (tests/live) drive: a network namespace (iproute2),
-# ethtool for the namespace's lo, tcpdump, curl, and Dovecot for POP3 and IMAP.
+# Debian packages the live tests (tests/live) drive: a network namespace (iproute2),
+# ethtool for the namespace's lo, tcpdump, curl, openssl and nginx (TLS), Dovecot (POP3, IMAP).
 # Installs only what is missing, quietly, and only as root with apt-get; does nothing
 # otherwise. Safe to run or to source (it defines and calls one function, never exits).
 ci_install_mail_packages() {
-  local wanted=(iproute2 ethtool tcpdump curl dovecot-core dovecot-pop3d dovecot-imapd)
+  local wanted=(iproute2 ethtool tcpdump curl openssl nginx dovecot-core dovecot-pop3d dovecot-imapd)
   local missing=() package
   [ "$(id -u)" = 0 ] || return 0
   command -v apt-get >/dev/null 2>&1 || return 0
