@@ -221,9 +221,9 @@ def test_ten_megabyte_header_line(field: bytes) -> None:
         + b"\r\nTo: bob@example.net\r\n\r\nbody\r\n"
     )
     frames = capture(smtp_connection([raw], segment_size=BIG_SEGMENT))
-    started = time.perf_counter()
+    started = time.process_time()
     run = run_frames(frames)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert elapsed < 10, elapsed
     (mail,) = mails(run)
     assert (mail["complete"], mail["anomalies"]) == (True, [])
