@@ -60,6 +60,8 @@ BUILDERS: dict[str, type[Builder]] = {
     "smtp": MailBuilder,
     "pop3": MailBuilder,
     "imap": MailBuilder,
+    "nmdc": ChatBuilder,
+    "adc": ChatBuilder,
 }
 
 

@@ -107,6 +107,8 @@ def test_registry_lists_http_first() -> None:
         "tls",
         "socks",
         "websocket",
+        "nmdc",
+        "adc",
     ]
 
 

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Final
 
-from wiresift.protocols import ftp, http1, http2, imap, pop3, smtp, socks, tls, websocket
+from wiresift.protocols import (
+    adc,
+    ftp,
+    http1,
+    http2,
+    imap,
+    nmdc,
+    pop3,
+    smtp,
+    socks,
+    tls,
+    websocket,
+)
 from wiresift.protocols.base import ProtocolSpec
 
 # FTP before POP3: both take USER as a first command, and an FTP greeting need not name FTP.
@@ -22,6 +34,8 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     tls.SPEC,
     socks.SPEC,
     websocket.SPEC,
+    nmdc.SPEC,
+    adc.SPEC,
 )
 
 __all__ = ["REGISTRY"]
