@@ -24,6 +24,7 @@ from wiresift.detect.signatures import Confidence
 from wiresift.extract.chat import ChatBuilder
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.extract.ftp import FtpBuilder
+from wiresift.extract.icap import IcapBuilder
 from wiresift.extract.mail import MailBuilder
 from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.usage import UsageBuilder
@@ -53,6 +54,7 @@ Builder = HttpBuilder | MailBuilder | WebSocketBuilder | FtpBuilder | UsageBuild
 BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
     "http2": Http2Builder,
+    "icap": IcapBuilder,
     "tls": UsageBuilder,
     "ftp": FtpBuilder,
     "ftp-data": FtpBuilder,
@@ -62,6 +64,14 @@ BUILDERS: dict[str, type[Builder]] = {
     "imap": MailBuilder,
     "nmdc": ChatBuilder,
     "adc": ChatBuilder,
+    "oscar": ChatBuilder,
+    "oscar-oft": ChatBuilder,
+    "mrim": ChatBuilder,
+    "mrim-ft": ChatBuilder,
+    "msn": ChatBuilder,
+    "msnftp": ChatBuilder,
+    "msnp2p": ChatBuilder,
+    "ymsg": ChatBuilder,
 }
 
 

@@ -109,6 +109,14 @@ def test_registry_lists_http_first() -> None:
         "websocket",
         "nmdc",
         "adc",
+        "oscar",
+        "oscar-oft",
+        "mrim",
+        "mrim-ft",
+        "msn",
+        "msnftp",
+        "msnp2p",
+        "ymsg",
     ]
 
 

@@ -13,18 +13,26 @@ from wiresift.protocols import (
     ftp,
     http1,
     http2,
+    icap,
     imap,
+    mrim,
+    msn,
     nmdc,
+    oscar,
     pop3,
     smtp,
     socks,
     tls,
     websocket,
+    ymsg,
 )
 from wiresift.protocols.base import ProtocolSpec
 
 # FTP before POP3: both take USER as a first command, and an FTP greeting need not name FTP.
+# ICAP before HTTP/1: "OPTIONS icap://" would otherwise match HTTP's OPTIONS signature, and
+# ICAP clients (c-icap, Squid) open a connection with OPTIONS.
 REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
+    icap.SPEC,
     http1.SPEC,
     http2.SPEC,
     smtp.SPEC,
@@ -36,6 +44,10 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     websocket.SPEC,
     nmdc.SPEC,
     adc.SPEC,
+    *oscar.SPECS,
+    *mrim.SPECS,
+    *msn.SPECS,
+    ymsg.SPEC,
 )
 
 __all__ = ["REGISTRY"]
