@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -394,3 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wiresift: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``wiresift protocols | head``): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK

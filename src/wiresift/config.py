@@ -63,7 +63,9 @@ class Config:
     disabled_protocols: frozenset[str] = frozenset()
     # Turn every anomaly into an exception (tests), like email's raise_on_defect.
     strict: bool = False
-    tcp_idle_timeout: int = 300
+    # An open TCP connection silent this long is ended (chat and mail sessions idle for
+    # many minutes; Suricata's established-flow timeout is 3600 s too).
+    tcp_idle_timeout: int = 3600
     udp_idle_timeout: int = 60
     # What the flow key includes besides the 5-tuple (see flow/table.py FlowConfig).
     key_vlan: bool = True

@@ -62,8 +62,15 @@ BUILDERS: dict[str, type[Builder]] = {
     "smtp": MailBuilder,
     "pop3": MailBuilder,
     "imap": MailBuilder,
+    "irc": ChatBuilder,
+    "irc-dcc": ChatBuilder,
+    "xmpp": ChatBuilder,
+    "xmpp-s5b": ChatBuilder,
     "nmdc": ChatBuilder,
     "adc": ChatBuilder,
+    "stun": UsageBuilder,
+    "skype": UsageBuilder,
+    "notes": UsageBuilder,
     "oscar": ChatBuilder,
     "oscar-oft": ChatBuilder,
     "mrim": ChatBuilder,
@@ -72,6 +79,11 @@ BUILDERS: dict[str, type[Builder]] = {
     "msnftp": ChatBuilder,
     "msnp2p": ChatBuilder,
     "ymsg": ChatBuilder,
+    "bittorrent": UsageBuilder,
+    "bittorrent-dht": UsageBuilder,
+    "bittorrent-tracker-udp": UsageBuilder,
+    "bittorrent-lsd": UsageBuilder,
+    "utp": UsageBuilder,
 }
 
 

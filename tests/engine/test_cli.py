@@ -10,6 +10,7 @@ import pytest
 
 from tests.engine.helpers import validator
 from wiresift.cli import main
+from wiresift.protocols import REGISTRY
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "http-sample.pcap"
 
@@ -120,11 +121,12 @@ def test_unwritable_output_is_one_line_and_exit_4(
 
 
 def test_protocols_lists_http(capsys: pytest.CaptureFixture[str]) -> None:
-    """``wiresift protocols`` names HTTP with its port hints."""
+    """``wiresift protocols`` names every protocol; HTTP's line has its port hints."""
     assert main(["protocols"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("http ")
-    assert "8080" in out
+    lines = capsys.readouterr().out.splitlines()
+    (http,) = [line for line in lines if line.startswith("http ")]
+    assert "8080" in http
+    assert len(lines) == len(REGISTRY)
 
 
 def test_detect_explains_each_flow(capsys: pytest.CaptureFixture[str]) -> None:

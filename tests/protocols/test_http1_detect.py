@@ -93,10 +93,12 @@ def test_spec_registers_http() -> None:
     assert SPEC.accepts_gaps is True
 
 
-def test_registry_lists_http_first() -> None:
-    """REGISTRY is a static tuple; HTTP/1 comes first, FTP before POP3 (both take USER)."""
-    assert REGISTRY[0] is SPEC
+def test_registry_order() -> None:
+    """REGISTRY is a static tuple in order of preference: ICAP before HTTP/1 (ICAP messages
+    embed HTTP ones), FTP before POP3 (both take USER), the weakest heuristics last."""
+    assert SPEC in REGISTRY
     assert [spec.name for spec in REGISTRY] == [
+        "icap",
         "http",
         "http2",
         "smtp",
@@ -104,6 +106,10 @@ def test_registry_lists_http_first() -> None:
         "ftp-data",
         "pop3",
         "imap",
+        "irc",
+        "irc-dcc",
+        "xmpp",
+        "xmpp-s5b",
         "tls",
         "socks",
         "websocket",
@@ -117,6 +123,11 @@ def test_registry_lists_http_first() -> None:
         "msnftp",
         "msnp2p",
         "ymsg",
+        "bittorrent",
+        "bittorrent-dht",
+        "bittorrent-tracker-udp",
+        "utp",
+        "bittorrent-lsd",
     ]
 
 

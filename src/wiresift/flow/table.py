@@ -45,7 +45,7 @@ EPHEMERAL_FLOOR: Final = 1024
 class FlowConfig:
     """Timeouts, in seconds of packet time, and what the flow key includes."""
 
-    tcp_idle_timeout: int = 300
+    tcp_idle_timeout: int = 3600
     udp_idle_timeout: int = 60
     # A closed connection's key is remembered this long, so that its last ACKs and
     # retransmissions do not open a new, mid-stream flow.

@@ -10,11 +10,13 @@ from typing import Final
 
 from wiresift.protocols import (
     adc,
+    bittorrent,
     ftp,
     http1,
     http2,
     icap,
     imap,
+    irc,
     mrim,
     msn,
     nmdc,
@@ -24,6 +26,7 @@ from wiresift.protocols import (
     socks,
     tls,
     websocket,
+    xmpp,
     ymsg,
 )
 from wiresift.protocols.base import ProtocolSpec
@@ -39,6 +42,8 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     *ftp.SPECS,
     pop3.SPEC,
     imap.SPEC,
+    *irc.SPECS,
+    *xmpp.SPECS,
     tls.SPEC,
     socks.SPEC,
     websocket.SPEC,
@@ -48,6 +53,7 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     *mrim.SPECS,
     *msn.SPECS,
     ymsg.SPEC,
+    *bittorrent.SPECS,
 )
 
 __all__ = ["REGISTRY"]

@@ -97,7 +97,7 @@ class OutputSettings:
 class FlowSettings:
     """The [flows] table, plus the [limits] table of the engine."""
 
-    tcp_idle_timeout: int = 300
+    tcp_idle_timeout: int = 3600
     udp_idle_timeout: int = 60
     key_vlan: bool = True
     key_tunnel: bool = True
@@ -1084,8 +1084,9 @@ max_content_encodings = 8
 max_multipart_parts = 1024
 
 [flows]
-# Seconds without a packet after which a TCP connection is closed. 1 to 86400, default 300.
-tcp_idle_timeout = 300
+# Seconds without a packet after which a TCP connection is closed (chat and mail sessions
+# idle for many minutes; Suricata's established timeout is the same). 1 to 86400, default 3600.
+tcp_idle_timeout = 3600
 # Seconds without a packet after which a UDP flow ends. 1 to 86400, default 60.
 udp_idle_timeout = 60
 # Keep flows apart by VLAN id (the same addresses on two VLANs are two flows).
