@@ -83,3 +83,26 @@ def test_port_hint_decides_at_the_end_of_an_undecided_flow() -> None:
     """With no content match, the flow's end lets the port pick a mid-stream protocol."""
     run([(True, b"a"), (False, b"b")], server=("10.0.0.2", 9999))
     assert [d for _, _, d in Recorder.seen] == [b"a", b"b"]
+
+
+WEAK = ProtocolSpec(
+    name="toy",
+    transport="udp",
+    ports=frozenset(),
+    parser=Recorder,
+    probe=probe,
+    extra={"first_datagrams": 2},
+)
+
+
+def test_weak_heuristic_is_only_tried_on_the_first_datagrams() -> None:
+    """A spec limited to its first datagrams cannot match a long flow's later datagram."""
+    Recorder.seen = []
+    engine = Engine(Config(), [], store=MemoryContentStore(), registry=(WEAK,), source_name="t")
+    engine.keep_detections = True
+    payloads = [b"x", b"y", b"TOY late", b"z"]
+    for index, payload in enumerate(payloads):
+        engine.process(1_000_000 * (index + 1), 1, udp_datagram(CLIENT, SERVER, payload))
+    engine.finish()
+    assert Recorder.seen == []
+    assert engine.detections[0][1].protocol is None

@@ -128,6 +128,9 @@ def test_registry_order() -> None:
         "bittorrent-tracker-udp",
         "utp",
         "bittorrent-lsd",
+        "notes",
+        "stun",
+        "skype",
     ]
 
 

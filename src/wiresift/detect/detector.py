@@ -143,6 +143,9 @@ class DatagramDetector:
         other = Direction(1 - direction)
         head = data[: self.limits.detect_buffer_bytes]
         for spec in self._specs:
+            first = spec.extra.get("first_datagrams")
+            if isinstance(first, int) and self._packets > first:
+                continue  # a weak heuristic: trusted on a flow's first datagrams only
             verdict, reverse, how = StreamDetector._check(spec, direction, other, head)
             if verdict is Verdict.MATCH:
                 side = "a responder" if (direction == Direction.RESP) != reverse else "an initiator"

@@ -20,6 +20,7 @@ from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.web import SourceFactory
 from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Direction, Event
+from wiresift.protocols.skype.hosts import classify_tls
 from wiresift.protocols.tls.events import (
     AlertSeen,
     CertificateInfo,
@@ -142,6 +143,7 @@ class UsageBuilder:
         complete = self._complete and all(c.complete for c in self.contents)
         if self.protocol == "tls":
             complete = complete and self._client_hello and self._server_hello
+            classify_tls(self.metadata)  # Skype/Teams server or certificate names
         meta: dict[str, JsonValue] = {"protocol": self.protocol, **self.counters}
         meta["metadata"] = self.metadata
         return [

@@ -20,8 +20,10 @@ from wiresift.protocols import (
     mrim,
     msn,
     nmdc,
+    notes,
     oscar,
     pop3,
+    skype,
     smtp,
     socks,
     tls,
@@ -54,6 +56,9 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     *msn.SPECS,
     ymsg.SPEC,
     *bittorrent.SPECS,
+    # The weakest heuristics last: NRPC's 8-byte pattern, STUN, classic Skype's header shape.
+    notes.SPEC,
+    *skype.SPECS,
 )
 
 __all__ = ["REGISTRY"]

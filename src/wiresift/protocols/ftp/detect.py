@@ -35,6 +35,13 @@ def probe(direction: Direction, data: bytes) -> Verdict:
     if direction is Direction.RESP:
         return Verdict.NO_MATCH
     head = data[:_LONGEST].upper()
+    if head.startswith(b"USER "):
+        # FTP's USER takes one argument (RFC 959 s4.1.1); IRC's takes four (RFC 2812 s3.1.3).
+        end = data.find(b"\n", 0, 512)
+        if end < 0:
+            return Verdict.NEED_MORE if len(data) < 512 else Verdict.NO_MATCH
+        argument = data[5:end].strip()
+        return Verdict.MATCH if argument and b" " not in argument else Verdict.NO_MATCH
     if head.startswith(FIRST_COMMANDS):
         return Verdict.MATCH
     if len(head) < _LONGEST and any(c.startswith(head) for c in FIRST_COMMANDS):

@@ -27,7 +27,8 @@ SIGNATURES: Final = (
     Signature(
         direction=Direction.ORIG,
         pattern=re.compile(
-            rb"(?i:USER [^\r\n]+|APOP [^\r\n]+ [0-9a-f]{32}|CAPA|STLS|AUTH[^\r\n]*)\r?\n"
+            # USER takes one name (RFC 1939 s7); IRC's USER has four parameters.
+            rb"(?i:USER [^ \r\n]+ ?|APOP [^\r\n]+ [0-9a-f]{32}|CAPA|STLS|AUTH[^\r\n]*)\r?\n"
         ),
         depth=512,
         description="POP3 client opening: USER, APOP, CAPA, STLS or AUTH (RFC 1939, 2449, 5034)",
