@@ -408,6 +408,18 @@ class OscarParser(Parser):
         elif family == FAMILY_OSERVICE and subtype == OSERVICE_SELF_INFO and direction is RESP:
             info = _user_info(body, 0)
             if info is not None:
+                if self.local != info[0]:
+                    # The BOS connection signs on with the authoriser's cookie, not a name:
+                    # the server's self-info names the account (its objects carry it).
+                    out.append(
+                        ChatLogin(
+                            direction=direction,
+                            ts=ts,
+                            account=info[0],
+                            mechanism="cookie",
+                            accepted=True,
+                        )
+                    )
                 self.local = info[0]
                 out.append(ChatNotice(direction=direction, ts=ts, name="self_info", who=info[0]))
         elif family == FAMILY_LOCATE and subtype == LOCATE_USER_INFO and direction is RESP:
