@@ -509,9 +509,12 @@ class XmppParser(Parser):
     ) -> None:
         owner = bare(self._own()) or None
         entries: dict[str, list[ContactEntry]] = {"add": [], "modify": [], "remove": []}
+        # Only the server's result carries the roster; the client's result is the empty
+        # acknowledgement of a push (RFC 6121 s2.1.6), and a client's set is a request whose
+        # outcome the server's push tells.
+        if direction is not Direction.RESP or kind not in ("result", "set"):
+            return
         replace = kind == "result"
-        if not replace and not (kind == "set" and direction is Direction.RESP):
-            return  # a client's request; the server's push says what happened
         items = query.findall("item")
         if replace:
             self._roster.clear()
