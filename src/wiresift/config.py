@@ -51,6 +51,9 @@ class OutputConfig:
     keep_multipart_body: bool = True
     # Record passwords seen in clear text (mail and FTP logins); account names always.
     keep_secrets: bool = False
+    # 0: one usage object per connection; N: per client, server and protocol (BitTorrent:
+    # client and swarm) per N-second window (extract/usage_window.py).
+    usage_window: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

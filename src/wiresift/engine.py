@@ -28,6 +28,7 @@ from wiresift.extract.icap import IcapBuilder
 from wiresift.extract.mail import MailBuilder
 from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.usage import UsageBuilder
+from wiresift.extract.usage_window import UsageWindows
 from wiresift.extract.web import Http2Builder, HttpBuilder, range_file_record
 from wiresift.extract.websocket import WebSocketBuilder
 from wiresift.flow.budget import BufferBudget
@@ -186,6 +187,8 @@ class Engine:
         self.last_ts = 0
         self.detections: list[tuple[Flow, Detection]] = []
         self.ranges = RangeAssembler()  # byte ranges of one resource, across flows
+        window = self.config.output.usage_window
+        self.usage_windows = UsageWindows(window) if window else None
         self.keep_detections = False
         # Connections announced by other flows (FTP data): flow/expect.py.
         self.expectations: ExpectationTable[Flow] = ExpectationTable(_flow_endpoints)
@@ -241,6 +244,8 @@ class Engine:
         self.last_ts = max(self.last_ts, now)
         self.flows.expire(self.last_ts)
         self._drain_decoder_anomalies(self.last_ts)
+        if self.usage_windows is not None:
+            self._deliver(self.usage_windows.expire(self.last_ts))
 
     def set_protocols(self, disabled: frozenset[str]) -> None:
         """Change which protocols are parsed; flows already identified keep their parser."""
@@ -273,6 +278,8 @@ class Engine:
         self._emit(
             range_file_record(download, self.store, self.config) for download in self.ranges.drain()
         )
+        if self.usage_windows is not None:
+            self._deliver(self.usage_windows.flush())
         if close_outputs:
             for sink in self.sinks:
                 sink.close()
@@ -699,6 +706,14 @@ class Engine:
             self.anomaly_log("", name, detail, ts)
 
     def _emit(self, records: Iterable[ObjectRecord]) -> None:
+        windows = self.usage_windows
+        for record in records:
+            if windows is not None and record.kind == "usage":
+                self._deliver(windows.add(record))
+                continue
+            self._deliver((record,))
+
+    def _deliver(self, records: Iterable[ObjectRecord]) -> None:
         for record in records:
             self.stats.objects[record.kind] += 1
             self.stats.objects_by_protocol[record.kind, record.protocol] += 1

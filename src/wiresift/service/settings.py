@@ -82,6 +82,7 @@ class OutputSettings:
     keep_encoded_body: bool = True
     keep_multipart_body: bool = True
     keep_secrets: bool = False
+    usage_window: int = 0
 
     def output_config(self) -> OutputConfig:
         """The engine's view of these settings."""
@@ -90,6 +91,7 @@ class OutputSettings:
             keep_encoded_body=self.keep_encoded_body,
             keep_multipart_body=self.keep_multipart_body,
             keep_secrets=self.keep_secrets,
+            usage_window=self.usage_window,
         )
 
 
@@ -554,6 +556,7 @@ _OUTPUT: Final[Mapping[str, Converter]] = {
     "keep_encoded_body": _boolean,
     "keep_multipart_body": _boolean,
     "keep_secrets": _boolean,
+    "usage_window": _integer(0, 86400),
 }
 _LIMITS: Final[Mapping[str, Converter]] = {item.name: _integer(1) for item in fields(Limits)}
 _FLOWS: Final[Mapping[str, Converter]] = {
@@ -1052,6 +1055,10 @@ keep_encoded_body = true
 keep_multipart_body = true
 # Record passwords seen in clear text (mail and FTP logins). true | false, default false.
 keep_secrets = false
+# Usage objects (TLS, BitTorrent, Skype...): 0 gives one per connection; N seconds sums the
+# connections of each client, server and protocol (BitTorrent: client and swarm) over
+# windows of N seconds into one object. 0 to 86400, default 0.
+usage_window = 0
 
 [limits]
 # Caps on what the engine buffers; past a cap it stops storing, keeps tracking, records an
