@@ -21,6 +21,7 @@ from wiresift.decode import PacketDecoder
 from wiresift.decode.packet import IPPROTO_TCP, IPPROTO_UDP, Decoded
 from wiresift.detect.detector import DatagramDetector, Detection, StreamDetector
 from wiresift.detect.signatures import Confidence
+from wiresift.extract.builder import Builder
 from wiresift.extract.chat import ChatBuilder
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.extract.ftp import FtpBuilder
@@ -51,12 +52,12 @@ from wiresift.protocols.expect_events import ExpectConnection
 _DIRECTIONS = (Direction.ORIG, Direction.RESP)
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
-Builder = HttpBuilder | MailBuilder | WebSocketBuilder | FtpBuilder | UsageBuilder | ChatBuilder
 BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
     "http2": Http2Builder,
     "icap": IcapBuilder,
     "tls": UsageBuilder,
+    "dtls": UsageBuilder,
     "ftp": FtpBuilder,
     "ftp-data": FtpBuilder,
     "websocket": WebSocketBuilder,

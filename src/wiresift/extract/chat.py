@@ -17,14 +17,12 @@ The account of the last ``ChatLogin`` is every object's ``parties.account``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore, ContentTracker
+from wiresift.extract.builder import Builder
+from wiresift.extract.files import ContentTracker
 from wiresift.extract.names import safe_filename
-from wiresift.extract.web import SourceFactory
-from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord
+from wiresift.model import ContentItem, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Direction, Event
 from wiresift.protocols.chatevents import (
     ChatLogin,
@@ -95,23 +93,10 @@ def _jsonable(value: object) -> JsonValue:
     return str(value)
 
 
-class ChatBuilder:
+class ChatBuilder(Builder):
     """Turns one flow's chat events into objects."""
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: object = None,
-    ) -> None:
-        self.flow = flow
-        self.store = store
-        self.config = config
-        self._source = source
-        self._ids = object_ids
+    def _start(self) -> None:
         self.protocol = ""  # set by the engine (the parser's protocol name)
         self._account: str | None = None
         self._client: str | None = None
@@ -188,9 +173,6 @@ class ChatBuilder:
         return records
 
     # -- objects --------------------------------------------------------------------
-
-    def _next_id(self) -> str:
-        return f"{self.flow.uid}-{next(self._ids)}"
 
     def _parties(self, sender: str | None, recipients: list[str]) -> dict[str, JsonValue]:
         return {

@@ -14,14 +14,12 @@ metadata: ``server`` (the control connection's server), ``client_addr`` and ``mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore, ContentTracker
+from wiresift.extract.builder import Builder
+from wiresift.extract.files import ContentTracker
 from wiresift.extract.names import safe_filename
-from wiresift.extract.ranges import RangeAssembler
-from wiresift.model import FlowRef, JsonValue, ObjectRecord, SourceRef
+from wiresift.model import JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Event
 from wiresift.protocols.expect_events import ExpectConnection
 from wiresift.protocols.ftp.events import (
@@ -33,7 +31,6 @@ from wiresift.protocols.ftp.events import (
 )
 from wiresift.protocols.ftp.parser import LISTINGS
 
-SourceFactory = Callable[[int, int], SourceRef]
 _NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Final replies that say a transfer went through (RFC 959 s4.2.2: 226 closing the data
 # connection, 250 requested file action completed).
@@ -53,23 +50,10 @@ def text(value: bytes | None) -> str | None:
         return value.decode("latin-1")
 
 
-class FtpBuilder:
+class FtpBuilder(Builder):
     """Turns one flow's FTP control or data events into file objects."""
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        self.flow = flow
-        self.store = store
-        self.config = config
-        self._source = source
-        self._ids = object_ids
+    def _start(self) -> None:
         # Control side: transfers announced and not yet turned into objects.
         self._transfers: list[FtpTransfer] = []
         # Data side.
@@ -195,7 +179,7 @@ class FtpBuilder:
         )
         meta = self._meta(transfer, tracker, name)
         return ObjectRecord(
-            id=f"{self.flow.uid}-{next(self._ids)}",
+            id=self._next_id(),
             kind="file",
             protocol="ftp",
             ts_first=self._ts_first,

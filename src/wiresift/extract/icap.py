@@ -20,13 +20,9 @@ import base64
 import binascii
 import dataclasses
 import ipaddress
-from collections.abc import Iterator
 from typing import Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore
-from wiresift.extract.ranges import RangeAssembler
-from wiresift.extract.web import HttpBuilder, SourceFactory, _Exchange, header, text
+from wiresift.extract.web import HttpBuilder, _Exchange, header, text
 from wiresift.model import FlowRef, JsonValue, ObjectRecord
 from wiresift.protocols.base import Direction, Event
 from wiresift.protocols.http1.events import Headers, MessageEnd
@@ -100,16 +96,8 @@ class IcapBuilder(HttpBuilder):
 
     protocol = "icap"
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        super().__init__(flow, store, config, source, object_ids, ranges)
+    def _start(self) -> None:
+        super()._start()
         self._transactions: dict[int, _Transaction] = {}
 
     def on_event(self, event: Event, frame: int) -> list[ObjectRecord]:

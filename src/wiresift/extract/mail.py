@@ -34,19 +34,17 @@ import datetime as dt
 import email.utils
 import hashlib
 import re
-from collections.abc import Callable, Iterator
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 from typing import Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore, ContentTracker
+from wiresift.extract.builder import Builder
+from wiresift.extract.files import ContentTracker
 from wiresift.extract.names import safe_filename
-from wiresift.extract.ranges import RangeAssembler
 from wiresift.extract.tnef import is_tnef, unpack_tnef
 from wiresift.extract.uu import decode_uu_line, find_uuencoded
-from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord, SourceRef
+from wiresift.model import ContentItem, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Event
 from wiresift.protocols.mailevents import (
     MailLogin,
@@ -54,8 +52,6 @@ from wiresift.protocols.mailevents import (
     MessageData,
     MessageEnd,
 )
-
-SourceFactory = Callable[[int, int], SourceRef]
 
 _NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Anomalies listed on one object at most (as for HTTP objects).
@@ -275,24 +271,10 @@ def _piece_key(begin: MessageBegin) -> tuple[str, int] | None:
     return None
 
 
-class MailBuilder:
+class MailBuilder(Builder):
     """Turns one flow's mail events into "email" objects."""
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        # ``ranges`` keeps the signature of every builder; mail has no byte ranges.
-        self.flow = flow
-        self.store = store
-        self.config = config
-        self._source = source
-        self._ids = object_ids
+    def _start(self) -> None:
         self._open: dict[int, _Message] = {}
         self._current: _Message | None = None  # where extraction anomalies go
         self._account: str | None = None
@@ -497,7 +479,7 @@ class MailBuilder:
         self._part_count = 0
         self._counts = {"parts": 0, "attachments": 0}
         begin = message.begin
-        object_id = f"{self.flow.uid}-{next(self._ids)}"
+        object_id = self._next_id()
         parsed = self._parse(message)
         headers = _HeaderView(parsed)
         subject_raw = headers.first("subject")

@@ -11,14 +11,11 @@ engine hands in packet and byte counters and how the protocol was detected befor
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore, ContentTracker
-from wiresift.extract.ranges import RangeAssembler
-from wiresift.extract.web import SourceFactory
-from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord
+from wiresift.extract.builder import Builder
+from wiresift.extract.files import ContentTracker
+from wiresift.model import ContentItem, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Direction, Event
 from wiresift.protocols.skype.hosts import classify_tls
 from wiresift.protocols.tls.events import (
@@ -66,23 +63,10 @@ def certificate_summary(info: CertificateInfo) -> dict[str, JsonValue]:
     }
 
 
-class UsageBuilder:
+class UsageBuilder(Builder):
     """Turns one flow's metadata events into a single "usage" object."""
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        self.flow = flow
-        self.store = store
-        self.config = config
-        self._source = source
-        self._ids = object_ids
+    def _start(self) -> None:
         self.protocol: str | None = None
         self.metadata: dict[str, JsonValue] = {}
         self.counters: dict[str, JsonValue] = {}
@@ -141,14 +125,14 @@ class UsageBuilder:
             return []
         self._closed = True
         complete = self._complete and all(c.complete for c in self.contents)
-        if self.protocol == "tls":
+        if self.protocol in ("tls", "dtls"):
             complete = complete and self._client_hello and self._server_hello
             classify_tls(self.metadata)  # Skype/Teams server or certificate names
         meta: dict[str, JsonValue] = {"protocol": self.protocol, **self.counters}
         meta["metadata"] = self.metadata
         return [
             ObjectRecord(
-                id=f"{self.flow.uid}-{next(self._ids)}",
+                id=self._next_id(),
                 kind="usage",
                 protocol=self.protocol,
                 ts_first=self.ts_first,

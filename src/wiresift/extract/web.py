@@ -10,10 +10,10 @@ content store as they arrive; nothing holds a whole body in memory.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from typing import Final
 
 from wiresift.config import Config
+from wiresift.extract.builder import Builder
 from wiresift.extract.content import ContentDecoder, parse_content_encoding
 from wiresift.extract.files import ContentStore, ContentTracker
 from wiresift.extract.multipart import (
@@ -25,8 +25,8 @@ from wiresift.extract.multipart import (
     content_disposition_filename,
 )
 from wiresift.extract.names import filename_from_uri, safe_filename
-from wiresift.extract.ranges import MAX_RANGE_FILE, MAX_RANGE_PIECE, Download, RangeAssembler
-from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord, SourceRef
+from wiresift.extract.ranges import MAX_RANGE_FILE, MAX_RANGE_PIECE, Download
+from wiresift.model import ContentItem, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Direction, Event
 from wiresift.protocols.http1.events import (
     BodyData,
@@ -37,7 +37,6 @@ from wiresift.protocols.http1.events import (
 )
 
 Headers = tuple[tuple[bytes, bytes], ...]
-SourceFactory = Callable[[int, int], SourceRef]
 
 _NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Anomalies listed on one object at most.
@@ -330,26 +329,12 @@ class _Exchange:
         self.anomalies: list[str] = []
 
 
-class HttpBuilder:
+class HttpBuilder(Builder):
     """Turns one flow's HTTP events into objects."""
 
     protocol: str = "http"  # the passport's protocol; Http2Builder says "http2"
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        self.flow = flow
-        self._ids = object_ids
-        self.ranges = ranges
-        self.store = store
-        self.config = config
-        self._source = source
+    def _start(self) -> None:
         self._open: dict[int, _Exchange] = {}
         self._current: list[_Exchange | None] = [None, None]
         self._last_anomaly_target: _Exchange | None = None
@@ -555,7 +540,7 @@ class HttpBuilder:
             and all(c.complete for c in contents)
         )
         return ObjectRecord(
-            id=f"{self.flow.uid}-{next(self._ids)}",
+            id=self._next_id(),
             kind="http",
             protocol=self.protocol,
             ts_first=ex.ts_first,

@@ -9,13 +9,11 @@ pong and close frames counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import ClassVar, Final
 
-from wiresift.config import Config
-from wiresift.extract.files import ContentStore, ContentTracker
-from wiresift.extract.ranges import RangeAssembler
-from wiresift.model import ContentItem, FlowRef, JsonValue, ObjectRecord, SourceRef
+from wiresift.extract.builder import Builder
+from wiresift.extract.files import ContentTracker
+from wiresift.model import ContentItem, JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Direction, Event
 from wiresift.protocols.websocket.events import (
     OP_BINARY,
@@ -27,7 +25,6 @@ from wiresift.protocols.websocket.events import (
     WsMessage,
 )
 
-SourceFactory = Callable[[int, int], SourceRef]
 _NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Anomalies listed on one object at most (as for HTTP objects).
 MAX_OBJECT_ANOMALIES: Final = 32
@@ -45,26 +42,13 @@ def _context_text(context: object, key: str) -> str | None:
     return None
 
 
-class WebSocketBuilder:
+class WebSocketBuilder(Builder):
     """Turns one connection's WebSocket events into objects."""
 
     # One object per connection (messages as ordered content items) instead of per message.
     per_connection: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        flow: FlowRef,
-        store: ContentStore,
-        config: Config,
-        source: SourceFactory,
-        object_ids: Iterator[int],
-        ranges: RangeAssembler | None = None,
-    ) -> None:
-        self.flow = flow
-        self.store = store
-        self.config = config
-        self._source = source
-        self._ids = object_ids
+    def _start(self) -> None:
         self._handshake: dict[str, JsonValue] = {}
         self.use_handshake(None)
         self._index = 0
@@ -213,7 +197,7 @@ class WebSocketBuilder:
         anomalies: tuple[str, ...],
     ) -> ObjectRecord:
         return ObjectRecord(
-            id=f"{self.flow.uid}-{next(self._ids)}",
+            id=self._next_id(),
             kind="websocket",
             protocol="websocket",
             ts_first=ts_first,
