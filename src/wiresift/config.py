@@ -54,6 +54,10 @@ class OutputConfig:
     # 0: one usage object per connection; N: per client, server and protocol (BitTorrent:
     # client and swarm) per N-second window (extract/usage_window.py).
     usage_window: int = 0
+    # One websocket object per connection (its messages in order) instead of per message.
+    websocket_per_connection: bool = False
+    # Chat text that is not UTF-8 is read in this charset (IRC, NMDC hubs; raw bytes kept).
+    fallback_charset: str = "cp1251"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -525,6 +525,10 @@ class Engine:
             )
         app.protocol = spec.name
         app.parser = parser = spec.parser(app.info, self.config.limits)
+        if hasattr(parser, "fallback_charset"):
+            parser.fallback_charset = self.config.output.fallback_charset
+        if hasattr(parser, "hub_charset"):
+            parser.hub_charset = self.config.output.fallback_charset
         if self.config.output.keep_secrets and hasattr(parser, "keep_secrets"):
             parser.keep_secrets = True  # mail and FTP parsers record passwords only if asked
         if app.builder is not None:
@@ -543,6 +547,7 @@ class Engine:
                 self.ranges,
             )
             if isinstance(app.builder, WebSocketBuilder):
+                app.builder.per_connection = self.config.output.websocket_per_connection
                 app.builder.use_handshake(app.info.context)
             elif isinstance(app.builder, ChatBuilder):
                 app.builder.protocol = spec.name

@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import corpus_captures, corpus_path
 from tests.engine.helpers import run_capture
-from wiresift.extract.websocket import WebSocketBuilder
+from wiresift.config import Config, OutputConfig
 
 JUPYTER_URL = (
     "ws://192.168.122.182/user/christian/api/kernels/f8645ecd-0a76-4bb1-9e6e-cb464276bc69"
@@ -123,14 +122,7 @@ PAYLOADS = {
 }
 
 
-@pytest.fixture
-def per_connection() -> Iterator[None]:
-    """One websocket object per connection for the duration of a test."""
-    WebSocketBuilder.per_connection = True
-    try:
-        yield
-    finally:
-        WebSocketBuilder.per_connection = False
+PER_CONNECTION = Config(output=OutputConfig(websocket_per_connection=True))
 
 
 @pytest.mark.corpus
@@ -141,11 +133,10 @@ def test_every_capture_is_covered(corpus: Path) -> None:
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.usefixtures("per_connection")
 def test_websocket_capture(name: str) -> None:
     """Handshake facts and message/control counts match Zeek and TShark."""
     url, subprotocol, opcodes, compressed, pings, pongs, closes = CASES[name]
-    run = run_capture(corpus_path("pcaps", *name.split("/")))
+    run = run_capture(corpus_path("pcaps", *name.split("/")), PER_CONNECTION)
     (obj,) = [p for p in run.passports if p["kind"] == "websocket"]
     meta = obj["websocket"]
     assert (meta["url"], meta["subprotocol"]) == (url, subprotocol)

@@ -10,8 +10,7 @@ import zlib
 from tests.engine.helpers import run_frames
 from tests.pcapgen import TcpSession
 from tests.protocols.helpers import FLOW, ORIG, RESP, End, Gap, SplitFeed
-from wiresift.config import Config, Limits
-from wiresift.extract.websocket import WebSocketBuilder
+from wiresift.config import Config, Limits, OutputConfig
 from wiresift.protocols.base import Anomaly, Confirmed, Event, FlowInfo
 from wiresift.protocols.websocket import (
     OP_BINARY,
@@ -441,11 +440,7 @@ def test_engine_websocket_one_object_per_connection() -> None:
         (False, frame(b"", OP_PING)),
         (True, frame(b"\x03\xe8", OP_CLOSE, mask=MASK)),
     )
-    WebSocketBuilder.per_connection = True
-    try:
-        run = run_frames(session.frames)
-    finally:
-        WebSocketBuilder.per_connection = False
+    run = run_frames(session.frames, Config(output=OutputConfig(websocket_per_connection=True)))
     (obj,) = [p for p in run.passports if p["kind"] == "websocket"]
     assert [run.content(c) for c in obj["contents"]] == [b"one", b"two"]
     assert [m["sender"] for m in obj["websocket"]["messages"]] == ["client", "server"]

@@ -96,6 +96,7 @@ _BAD_STRINGS: dict[str, tuple[str, str]] = {
     "protocols": ('["*", "-nosuch"]', "[1]"),
     "patterns": ('["*.pcap", "dir/*.pcap"]', "[1]"),
     "rules": ('[{ action = "accept", src = "10.0.0.300/8" }]', "[0].src"),
+    "fallback_charset": ('"klingon-8"', ""),
 }
 
 

@@ -9,7 +9,7 @@ pong and close frames counted.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+from typing import Final
 
 from wiresift.extract.builder import Builder
 from wiresift.extract.files import ContentTracker
@@ -46,7 +46,7 @@ class WebSocketBuilder(Builder):
     """Turns one connection's WebSocket events into objects."""
 
     # One object per connection (messages as ordered content items) instead of per message.
-    per_connection: ClassVar[bool] = False
+    per_connection: bool = False  # set by the engine from OutputConfig
 
     def _start(self) -> None:
         self._handshake: dict[str, JsonValue] = {}

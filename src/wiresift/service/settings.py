@@ -11,6 +11,7 @@ keys are errors, with a suggestion when one is close. The commented default file
 from __future__ import annotations
 
 import bisect
+import codecs
 import contextlib
 import difflib
 import ipaddress
@@ -83,6 +84,8 @@ class OutputSettings:
     keep_multipart_body: bool = True
     keep_secrets: bool = False
     usage_window: int = 0
+    websocket_per_connection: bool = False
+    fallback_charset: str = "cp1251"
 
     def output_config(self) -> OutputConfig:
         """The engine's view of these settings."""
@@ -92,6 +95,8 @@ class OutputSettings:
             keep_multipart_body=self.keep_multipart_body,
             keep_secrets=self.keep_secrets,
             usage_window=self.usage_window,
+            websocket_per_connection=self.websocket_per_connection,
+            fallback_charset=self.fallback_charset,
         )
 
 
@@ -365,6 +370,15 @@ def _choice(*allowed: str) -> Converter:
     return convert
 
 
+def _charset(value: object, path: KeyPath) -> str:
+    name = _string(value, path)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise _InvalidError(path, f"must be a charset Python knows (got {_show(value)})") from None
+    return name
+
+
 def _string(value: object, path: KeyPath) -> str:
     if not isinstance(value, str):
         raise _InvalidError(path, f"must be a string (got {_show(value)})")
@@ -557,6 +571,8 @@ _OUTPUT: Final[Mapping[str, Converter]] = {
     "keep_multipart_body": _boolean,
     "keep_secrets": _boolean,
     "usage_window": _integer(0, 86400),
+    "websocket_per_connection": _boolean,
+    "fallback_charset": _charset,
 }
 _LIMITS: Final[Mapping[str, Converter]] = {item.name: _integer(1) for item in fields(Limits)}
 _FLOWS: Final[Mapping[str, Converter]] = {
@@ -1059,6 +1075,12 @@ keep_secrets = false
 # connections of each client, server and protocol (BitTorrent: client and swarm) over
 # windows of N seconds into one object. 0 to 86400, default 0.
 usage_window = 0
+# WebSocket: false gives one object per message; true one per connection holding its
+# messages in order. true | false, default false.
+websocket_per_connection = false
+# Chat text (IRC, Direct Connect hubs) that is not valid UTF-8 is read in this charset; the
+# bytes as sent are kept too. Any charset Python knows, default "cp1251".
+fallback_charset = "cp1251"
 
 [limits]
 # Caps on what the engine buffers; past a cap it stops storing, keeps tracking, records an
