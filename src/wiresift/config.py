@@ -58,6 +58,8 @@ class OutputConfig:
     websocket_per_connection: bool = False
     # Chat text that is not UTF-8 is read in this charset (IRC, NMDC hubs; raw bytes kept).
     fallback_charset: str = "cp1251"
+    # Store FTP directory listings as content (their entries are in the metadata anyway).
+    ftp_store_listings: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,8 +4,11 @@ a namespace's loopback, tcpdump captures it and the engine reads the capture bac
 OSCAR (ICQ UIN and AIM BUCP logins, messages, offline message, feedbag, OFT2 file), MRIM
 (1.23 and 1.10 sessions, contact list, file on its own connection), MSN (notification
 server, switchboard conference, MSNFTP and switchboard P2P files) and YMSG (login, list,
-messages, conference, file offer). The programs are in ``tests/live/imservers.py``; the
-buddy's side writes what it received, the ground truth. Needs root, ``ip netns`` and
+messages, conference, file offer). Then the transfers that leave the peer-to-peer path: an
+OSCAR file through AOL's rendezvous proxy, an MSN P2P file over the direct connection an
+MSNSLP transrespbody announces, a YMSG version-15 file through the HTTP relay. The programs
+are in ``tests/live/imservers.py`` and ``tests/live/imservers_transfers.py``; the buddy's
+side writes what it received, the ground truth. Needs root, ``ip netns`` and
 tcpdump: skipped without them, except under CI=true, where their absence is a failure.
 """
 
@@ -21,14 +24,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.engine.helpers import Run, run_capture
+from tests.engine.helpers import Run, body, run_capture
 from tests.live import imservers as im
+from tests.live import imservers_transfers as xfer
 from tests.live.mailservers import START_DEADLINE_S, LoopbackNamespace, prerequisites_missing
 
 SCENARIO_TIMEOUT_S = 30.0
+TRANSFERS = "tests.live.imservers_transfers"
 
 
 def require(tools: Sequence[str]) -> None:
@@ -64,12 +70,18 @@ def wait_listening(
     raise RuntimeError(f"{list(endpoints)} did not open within {START_DEADLINE_S} s")
 
 
-def scenario(factory: pytest.TempPathFactory, network: str, endpoints: Sequence[str]) -> Captured:
-    """Run ``network``'s server and client under tcpdump; read the capture."""
+def scenario(
+    factory: pytest.TempPathFactory,
+    network: str,
+    endpoints: Sequence[str],
+    programs: str = "tests.live.imservers",
+) -> Captured:
+    """Run ``network``'s server and client (roles of ``programs``) under tcpdump; read the
+    capture."""
     require(["ip", "ss", "tcpdump"])
     work = factory.mktemp(network)
     pcap = work / f"{network}.pcap"
-    module = [sys.executable, "-m", "tests.live.imservers"]
+    module = [sys.executable, "-m", programs]
     namespace = LoopbackNamespace()
     try:
         server = namespace.spawn(
@@ -109,6 +121,27 @@ def msn_capture(tmp_path_factory: pytest.TempPathFactory) -> Captured:
 def ymsg_capture(tmp_path_factory: pytest.TempPathFactory) -> Captured:
     """One YMSG session, captured."""
     return scenario(tmp_path_factory, "ymsg", ["127.0.0.1:5050"])
+
+
+@pytest.fixture(scope="module")
+def oscar_proxy_capture(tmp_path_factory: pytest.TempPathFactory) -> Captured:
+    """A BOS session whose file goes through the rendezvous proxy, captured."""
+    endpoints = ["127.0.0.3:5190", "127.0.0.4:5190"]
+    return scenario(tmp_path_factory, "oscar-proxy", endpoints, TRANSFERS)
+
+
+@pytest.fixture(scope="module")
+def msn_direct_capture(tmp_path_factory: pytest.TempPathFactory) -> Captured:
+    """A switchboard negotiating a P2P direct connection, and that connection, captured."""
+    endpoints = ["127.0.0.2:1863", "127.0.0.6:7001"]
+    return scenario(tmp_path_factory, "msn-direct", endpoints, TRANSFERS)
+
+
+@pytest.fixture(scope="module")
+def ymsg_relay_capture(tmp_path_factory: pytest.TempPathFactory) -> Captured:
+    """A YMSG session whose file goes through the HTTP relay, captured."""
+    endpoints = ["127.0.0.1:5050", "127.0.0.5:80"]
+    return scenario(tmp_path_factory, "ymsg-relay", endpoints, TRANSFERS)
 
 
 def sha256(data: bytes) -> str:
@@ -468,3 +501,101 @@ def test_ymsg_tshark_sees_no_malformed_packet(ymsg_capture: Captured) -> None:
     count, bad = tshark_frames(ymsg_capture.pcap, "ymsg", None)
     assert bad == []
     assert count > 10
+
+
+# --- transfers around the peer-to-peer path (imservers_transfers) ------------------------------
+
+
+def test_oscar_proxy_file_through_the_rendezvous_proxy(oscar_proxy_capture: Captured) -> None:
+    """Both legs through the proxy carry the exact file: the JOIN side, announced by the
+    rendezvous, with both names; the CREATE side, found by its proxy frame, without them."""
+    digest = sha256(xfer.PROXY_FILE)
+    assert oscar_proxy_capture.received == {"files": {xfer.PROXY_NAME: digest}}
+    size, alice, bob = len(xfer.PROXY_FILE), xfer.PROXY_ALICE, xfer.PROXY_BOB
+    assert sorted(files(oscar_proxy_capture.run, "oscar-oft"), key=lambda row: row[2] or "") == [
+        (xfer.PROXY_NAME, size, None, [], True, digest),
+        (xfer.PROXY_NAME, size, alice, [bob], True, digest),
+    ]
+    (found,) = [
+        p
+        for p in objects(oscar_proxy_capture.run, "file", "oscar-oft")
+        if p["parties"]["sender"] == alice
+    ]
+    assert (found["file"]["name"], found["file"]["transfer_id"], found["direction"]) == (
+        xfer.PROXY_NAME,
+        xfer.PROXY_COOKIE.hex(),
+        "download",
+    )
+    assert found["flow"]["server"] == {"addr": xfer.PROXY_HOST, "port": xfer.PROXY_PORT}
+
+
+def test_oscar_proxy_both_proxy_connections_are_oft(oscar_proxy_capture: Captured) -> None:
+    """BOS is OSCAR; both buddies' proxy connections are OFT; no anomaly."""
+    assert dict(oscar_proxy_capture.run.stats.protocols) == {"oscar": 1, "oscar-oft": 2}
+    assert dict(oscar_proxy_capture.run.stats.anomalies) == {}
+
+
+def test_msn_direct_flows_and_no_anomaly(msn_direct_capture: Captured) -> None:
+    """The switchboard is MSN, the announced direct connection MSN P2P; no anomaly."""
+    assert dict(msn_direct_capture.run.stats.protocols) == {"msn": 1, "msnp2p": 1}
+    assert dict(msn_direct_capture.run.stats.anomalies) == {}
+
+
+def test_msn_p2p_file_over_the_direct_connection(msn_direct_capture: Captured) -> None:
+    """The transrespbody's listener gets the INVITE's file name; the chunks are the file."""
+    digest = sha256(xfer.DC_FILE)
+    assert msn_direct_capture.received == {"files": {xfer.DC_NAME: digest}}
+    assert files(msn_direct_capture.run, "msnp2p") == [
+        (xfer.DC_NAME, len(xfer.DC_FILE), xfer.DC_ALICE, [xfer.DC_BOB], True, digest)
+    ]
+    assert files(msn_direct_capture.run, "msn") == []
+    (found,) = objects(msn_direct_capture.run, "file", "msnp2p")
+    assert (found["file"]["transfer_id"], found["direction"], found["flow"]["server"]) == (
+        str(xfer.DC_SESSION),
+        "upload",
+        {"addr": xfer.DC_HOST, "port": xfer.DC_PORT},
+    )
+
+
+def test_ymsg_relay_flows_and_no_anomaly(ymsg_relay_capture: Captured) -> None:
+    """One YMSG session and two HTTP connections to the relay; no anomaly."""
+    assert dict(ymsg_relay_capture.run.stats.protocols) == {"ymsg": 1, "http": 2}
+    assert dict(ymsg_relay_capture.run.stats.anomalies) == {}
+
+
+def test_ymsg_relay_http_carries_the_file_named_by_the_token(ymsg_relay_capture: Captured) -> None:
+    """POST and GET /relay carry the file; their token is the transfer id of the 0xDE offer."""
+    run = ymsg_relay_capture.run
+    digest = sha256(xfer.YMSG_FILE)
+    assert ymsg_relay_capture.received == {"files": {xfer.YMSG_NAME: digest}}
+    upload, download = objects(run, "http", "http")
+    carried = []
+    for passport, role in ((upload, "request-body"), (download, "response-body")):
+        item = body(passport, role)
+        assert sha256(run.content(item)) == item["sha256"]
+        carried.append((passport["http"]["method"], passport["http"]["status"], item["sha256"]))
+    assert carried == [("POST", 200, digest), ("GET", 200, digest)]
+    (found,) = objects(run, "contact_list", "ymsg")
+    offers = found["contact_list"]["file_offers"]
+    assert [(o["transfer_id"], o["endpoint"], o["accepted"]) for o in offers] == [
+        (xfer.YMSG_TRANSFER, None, None),
+        (xfer.YMSG_TRANSFER, None, True),
+        (xfer.YMSG_TRANSFER, [xfer.RELAY_HOST, xfer.RELAY_PORT], None),
+        (xfer.YMSG_RELAY_ID, None, True),
+    ]
+    assert [(o["wire_name"], o["size"]) for o in offers[:1]] == [
+        (xfer.YMSG_NAME, len(xfer.YMSG_FILE))
+    ]
+    for passport in (upload, download):
+        url = urlsplit(passport["http"]["url"])
+        assert (url.hostname, url.path) == (xfer.RELAY_HOST, "/relay")
+        assert parse_qs(url.query)["token"] == [offers[3]["transfer_id"]]
+
+
+def test_ymsg_relay_offers_from_the_server_name_both_parties(
+    ymsg_relay_capture: Captured,
+) -> None:
+    """Every offer of the transfer, Bob's accept and token included, names Alice and Bob."""
+    (found,) = objects(ymsg_relay_capture.run, "contact_list", "ymsg")
+    parties = [{o["sender"], o["recipient"]} for o in found["contact_list"]["file_offers"]]
+    assert parties == [{xfer.YMSG_ALICE, xfer.YMSG_BOB}] * 4

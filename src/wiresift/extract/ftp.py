@@ -5,7 +5,8 @@ The same builder class serves the control connection ("ftp") and the data connec
 a content item as they arrive. The object is built when both halves are known: the data
 connection has ended *and* the control connection has answered the transfer command (or
 has closed), whichever comes last in the capture. A directory listing (LIST, NLST, MLSD) is
-an object like a file, its content item having the role ``listing``.
+an object like a file, its content item having the role ``listing`` (stored unless
+``OutputConfig.ftp_store_listings`` is off) and its entries read into ``file.entries``.
 
 The object's ``flow`` is the data connection as seen on the wire: its client is the side
 that opened it, which in active mode is the FTP *server*. The FTP roles are in the
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Final
 
 from wiresift.extract.builder import Builder
-from wiresift.extract.files import ContentTracker
+from wiresift.extract.files import ContentTracker, NullStore
 from wiresift.extract.names import safe_filename
 from wiresift.model import JsonValue, ObjectRecord
 from wiresift.protocols.base import Anomaly, Event
@@ -38,6 +39,9 @@ SUCCESS_CODES: Final = frozenset({226, 250})
 # Transfers of one control connection followed until their object is out.
 MAX_OPEN_TRANSFERS: Final = 256
 MAX_OBJECT_ANOMALIES: Final = 32
+# Bytes of a data connection kept to read a directory listing's entries, and entries kept.
+MAX_LISTING_BYTES: Final = 256 * 1024
+MAX_LISTING_ENTRIES: Final = 10_000
 
 
 def text(value: bytes | None) -> str | None:
@@ -64,6 +68,7 @@ class FtpBuilder(Builder):
         self._ts_first = self._ts_last = 0
         self._first_frame = self._last_frame = 0
         self._anomalies: list[str] = []
+        self._listing_head = bytearray()  # the start of the data, for listing entries
 
     # -- events -----------------------------------------------------------------------
 
@@ -79,6 +84,8 @@ class FtpBuilder(Builder):
                 self._note("ftp_data_both_directions")
                 return _NOTHING
             tracker.write(event.data)
+            if len(self._listing_head) < MAX_LISTING_BYTES:
+                self._listing_head += event.data[: MAX_LISTING_BYTES - len(self._listing_head)]
             self._ts_last = event.ts
             self._last_frame = frame
             return _NOTHING
@@ -124,8 +131,11 @@ class FtpBuilder(Builder):
     def _open(self, ts: int, frame: int) -> ContentTracker:
         # The role becomes "listing" at the end if the command turns out to be one (the
         # data may be captured before the command that asked for it).
+        transfer = self._transfer
+        listing = transfer is not None and transfer.command in LISTINGS
+        store_it = not listing or self.config.output.ftp_store_listings
         self._tracker = ContentTracker(
-            self.store.open(),
+            self.store.open() if store_it else NullStore().open(),
             role="file",
             name=None,
             declared_type=None,
@@ -178,6 +188,9 @@ class FtpBuilder(Builder):
             expected_size=expected,
         )
         meta = self._meta(transfer, tracker, name)
+        if transfer is not None and transfer.command in LISTINGS:
+            meta["entries"] = listing_entries(bytes(self._listing_head))
+        self._listing_head = bytearray()
         return ObjectRecord(
             id=self._next_id(),
             kind="file",
@@ -219,3 +232,49 @@ class FtpBuilder(Builder):
             "data_endpoint": {"addr": transfer.data_addr, "port": transfer.data_port},
             "control_flow": transfer.control_uid,
         }
+
+
+def listing_entries(data: bytes) -> list[JsonValue]:
+    """The names (and sizes and kinds where the format says) of a directory listing.
+
+    NLST is one name a line (RFC 959 s4.1.3); MLSD is ``facts; name`` (RFC 3659 s7);
+    LIST has no standard format: the Unix ``ls -l`` form (9+ fields, size in the fifth)
+    and the DOS form (``date time <DIR>|size name``) are read, anything else is kept
+    as the whole line.
+    """
+    entries: list[JsonValue] = []
+    for raw in data.split(b"\n")[:MAX_LISTING_ENTRIES]:
+        line = text(raw.rstrip(b"\r")) or ""
+        if not line or line.startswith("total "):
+            continue
+        if "; " in line and "=" in line.split("; ", 1)[0]:  # MLSD
+            facts, name = line.split("; ", 1)
+            fact = dict(f.split("=", 1) for f in facts.split(";") if "=" in f)
+            size = fact.get("size") or fact.get("Size")
+            kind = (fact.get("type") or fact.get("Type") or "").lower()
+            entries.append(
+                {
+                    "name": name,
+                    "size": int(size) if size and size.isdigit() else None,
+                    "dir": kind in ("dir", "cdir", "pdir"),
+                }
+            )
+            continue
+        fields = line.split(None, 8)
+        if len(fields) == 9 and fields[0][:1] in "-dlbcps" and fields[4].isdigit():  # ls -l
+            entries.append(
+                {"name": fields[8], "size": int(fields[4]), "dir": fields[0].startswith("d")}
+            )
+            continue
+        dos = line.split(None, 3)
+        if len(dos) == 4 and (dos[2] == "<DIR>" or dos[2].isdigit()):
+            entries.append(
+                {
+                    "name": dos[3],
+                    "size": None if dos[2] == "<DIR>" else int(dos[2]),
+                    "dir": dos[2] == "<DIR>",
+                }
+            )
+            continue
+        entries.append({"name": line, "size": None, "dir": None})
+    return entries

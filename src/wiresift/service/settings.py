@@ -86,6 +86,7 @@ class OutputSettings:
     usage_window: int = 0
     websocket_per_connection: bool = False
     fallback_charset: str = "cp1251"
+    ftp_store_listings: bool = True
 
     def output_config(self) -> OutputConfig:
         """The engine's view of these settings."""
@@ -97,6 +98,7 @@ class OutputSettings:
             usage_window=self.usage_window,
             websocket_per_connection=self.websocket_per_connection,
             fallback_charset=self.fallback_charset,
+            ftp_store_listings=self.ftp_store_listings,
         )
 
 
@@ -573,6 +575,7 @@ _OUTPUT: Final[Mapping[str, Converter]] = {
     "usage_window": _integer(0, 86400),
     "websocket_per_connection": _boolean,
     "fallback_charset": _charset,
+    "ftp_store_listings": _boolean,
 }
 _LIMITS: Final[Mapping[str, Converter]] = {item.name: _integer(1) for item in fields(Limits)}
 _FLOWS: Final[Mapping[str, Converter]] = {
@@ -1081,6 +1084,10 @@ websocket_per_connection = false
 # Chat text (IRC, Direct Connect hubs) that is not valid UTF-8 is read in this charset; the
 # bytes as sent are kept too. Any charset Python knows, default "cp1251".
 fallback_charset = "cp1251"
+# FTP directory listings (LIST, NLST, MLSD) are objects whose entries (names, sizes) are in
+# their metadata; false keeps only that metadata, true also stores the listing itself.
+# true | false, default true.
+ftp_store_listings = true
 
 [limits]
 # Caps on what the engine buffers; past a cap it stops storing, keeps tracking, records an

@@ -52,6 +52,14 @@ OFT_SIGNATURES: Final = (
         depth=6,
         description="Direct IM ODC2 header (protocols.md s1.5)",
     ),
+    Signature(
+        direction=None,
+        # length(2), version 0x044A, command 1..6 (libpurple peer_proxy.c: ERROR, CREATE,
+        # CREATED, JOIN, ACK, READY).
+        pattern=re.compile(rb"[\x00-\xff]{2}\x04\x4a\x00[\x01-\x06]", re.DOTALL),
+        depth=6,
+        description="AOL rendezvous proxy frame, version 0x044A (protocols.md s1.5)",
+    ),
 )
 
 

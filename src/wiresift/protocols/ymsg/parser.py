@@ -462,7 +462,10 @@ class YmsgParser(Parser):
         relay details (249 method, 250 host, 251 token)."""
         values = dict(pairs)
         transfer = _text(values.get(b"265", b"")) or None
-        sender = _text(values[b"1"]) if b"1" in values else None
+        # Key 1 when the client sends; key 4 ("from") in what the server delivers, as in
+        # messages (libpurple yahoo_filexfer.c reads 4 as the sender there).
+        sender_key = b"1" if b"1" in values else b"4"
+        sender = _text(values[sender_key]) if sender_key in values else None
         peer = _text(values[b"5"]) if b"5" in values else None
         if service == SERVICE_FILETRANS_15:
             action = values.get(b"222", b"")
