@@ -111,6 +111,7 @@ def test_registry_order() -> None:
         "xmpp",
         "xmpp-s5b",
         "tls",
+        "dtls",
         "socks",
         "websocket",
         "nmdc",

@@ -11,6 +11,7 @@ from typing import Final
 from wiresift.protocols import (
     adc,
     bittorrent,
+    dtls,
     ftp,
     http1,
     http2,
@@ -47,6 +48,7 @@ REGISTRY: Final[tuple[ProtocolSpec, ...]] = (
     *irc.SPECS,
     *xmpp.SPECS,
     tls.SPEC,
+    dtls.SPEC,
     socks.SPEC,
     websocket.SPEC,
     nmdc.SPEC,

@@ -69,6 +69,8 @@ _JA4_VERSIONS: Final = {
     0xFEFC: "d3",
 }
 _EMPTY_HASH: Final = "000000000000"
+# JA4 part a, first letter: QUIC "q", DTLS "d", TLS over TCP "t".
+_JA4_PROTOCOLS: Final = {"quic": "q", "dtls": "d"}
 
 
 def _alnum(char: str) -> bool:
@@ -108,7 +110,7 @@ def ja4(
     clean_ciphers = _no_grease(ciphers)
     clean_extensions = _no_grease(extensions)
     part_a = (
-        ("q" if transport == "quic" else "t")
+        _JA4_PROTOCOLS.get(transport, "t")
         + _JA4_VERSIONS.get(version, "00")
         + ("d" if has_sni else "i")
         + f"{min(len(clean_ciphers), 99):02d}"
@@ -125,7 +127,7 @@ def ja4(
     return ja4_text, f"{part_a}_{cipher_list}_{ext_text}"
 
 
-# Protocol version names (RFC 6101, RFC 2246, RFC 4346, RFC 5246, RFC 8446).
+# Protocol version names (RFC 6101, RFC 2246, RFC 4346, RFC 5246, RFC 8446; DTLS below).
 VERSION_NAMES: Final = {
     0x0002: "SSLv2",
     0x0300: "SSLv3",
@@ -133,6 +135,9 @@ VERSION_NAMES: Final = {
     0x0302: "TLSv1.1",
     0x0303: "TLSv1.2",
     0x0304: "TLSv1.3",
+    0xFEFF: "DTLSv1.0",  # RFC 4347
+    0xFEFD: "DTLSv1.2",  # RFC 6347
+    0xFEFC: "DTLSv1.3",  # RFC 9147
 }
 
 

@@ -94,6 +94,7 @@ class ClientHelloFields:
     legacy_version: int
     cipher_suites: list[int]
     session_id: bytes = b""
+    cookie: bytes = b""  # DTLS only (RFC 6347 s4.2.1)
     extensions: list[int] = field(default_factory=list)
     supported_versions: list[int] = field(default_factory=list)
     server_name: str | None = None
@@ -143,16 +144,20 @@ def _alpn(ext: _Reader) -> list[bytes]:
     return found
 
 
-def parse_client_hello(body: bytes) -> ClientHelloFields | str:
-    """Fields of a ClientHello body, or an anomaly name."""
+def parse_client_hello(body: bytes, *, dtls: bool = False) -> ClientHelloFields | str:
+    """Fields of a ClientHello body, or an anomaly name.
+
+    A DTLS ClientHello carries a cookie after the session id (RFC 6347 s4.2.1).
+    """
     reader = _Reader(body)
     try:
         version = reader.u16()
         reader.take(32)  # random
         session_id = reader.take(reader.u8())
+        cookie = reader.take(reader.u8()) if dtls else b""
         ciphers, dropped = reader.u16_list(reader.u16())
         hello = ClientHelloFields(
-            legacy_version=version, cipher_suites=ciphers, session_id=session_id
+            legacy_version=version, cipher_suites=ciphers, session_id=session_id, cookie=cookie
         )
         if dropped:
             hello.issues.append("tls_too_many_ciphers")
@@ -281,8 +286,10 @@ def parse_certificate_list(body: bytes, tls13: bool) -> tuple[list[bytes], str |
     return chain, None
 
 
-def fingerprint_strings(hello: ClientHelloFields) -> tuple[str, str, str, str]:
-    """(ja3, ja3_string, ja4, ja4_r) of a ClientHello."""
+def fingerprint_strings(
+    hello: ClientHelloFields, transport: str = "tcp"
+) -> tuple[str, str, str, str]:
+    """(ja3, ja3_string, ja4, ja4_r) of a ClientHello (``transport``: tcp, quic or dtls)."""
     ja3, ja3_string = fingerprints.ja3(
         hello.legacy_version,
         hello.cipher_suites,
@@ -291,7 +298,7 @@ def fingerprint_strings(hello: ClientHelloFields) -> tuple[str, str, str, str]:
         hello.ec_point_formats,
     )
     ja4, ja4_r = fingerprints.ja4(
-        transport="tcp",
+        transport=transport,
         legacy_version=hello.legacy_version,
         supported_versions=hello.supported_versions,
         has_sni=hello.server_name is not None,
