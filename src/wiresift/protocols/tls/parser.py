@@ -33,12 +33,10 @@ from wiresift.protocols.tls.certificates import describe_certificate
 from wiresift.protocols.tls.events import (
     AlertSeen,
     CertificateSeen,
-    ClientHello,
     EncryptedData,
     Resumed,
-    ServerHello,
 )
-from wiresift.protocols.tls.fingerprints import cipher_name, ja3s
+from wiresift.protocols.tls.hello import client_hello_event, resumption, server_hello_event
 
 # Largest record payload: 2**14 plaintext plus 2048 of expansion (RFC 5246 s6.2.3).
 MAX_RECORD_PAYLOAD: Final = 16384 + 2048
@@ -402,30 +400,7 @@ class TlsParser(Parser):
         self._confirm(direction, ts, events)
         events.extend(Anomaly(direction=direction, ts=ts, name=name) for name in parsed.issues)
         self._client = parsed
-        ja3, ja3_string, ja4, ja4_r = hs.fingerprint_strings(parsed)
-        events.append(
-            ClientHello(
-                direction=direction,
-                ts=ts,
-                legacy_version=parsed.legacy_version,
-                supported_versions=tuple(parsed.supported_versions),
-                server_name=parsed.server_name,
-                alpn=tuple(a.decode("ascii", "backslashreplace") for a in parsed.alpn),
-                cipher_suites=tuple(parsed.cipher_suites),
-                extensions=tuple(parsed.extensions),
-                supported_groups=tuple(parsed.supported_groups),
-                ec_point_formats=tuple(parsed.ec_point_formats),
-                signature_algorithms=tuple(parsed.signature_algorithms),
-                session_id=parsed.session_id,
-                session_ticket=parsed.session_ticket,
-                psk_offered=parsed.psk_offered,
-                sslv2=parsed.sslv2,
-                ja3=ja3,
-                ja3_string=ja3_string,
-                ja4=ja4,
-                ja4_r=ja4_r,
-            )
-        )
+        events.append(client_hello_event(parsed, direction, ts))
 
     def _server_hello(
         self,
@@ -438,43 +413,16 @@ class TlsParser(Parser):
             events.append(Anomaly(direction=direction, ts=ts, name=parsed))
             return
         self._confirm(direction, ts, events)
-        version = parsed.selected_version or parsed.legacy_version
-        self._version = version
-        fingerprint, fingerprint_string = ja3s(
-            parsed.legacy_version, parsed.cipher_suite, parsed.extensions
-        )
-        events.append(
-            ServerHello(
-                direction=direction,
-                ts=ts,
-                legacy_version=parsed.legacy_version,
-                version=version,
-                cipher_suite=parsed.cipher_suite,
-                cipher_name=cipher_name(parsed.cipher_suite),
-                compression=parsed.compression,
-                alpn=parsed.alpn,
-                extensions=tuple(parsed.extensions),
-                session_id=parsed.session_id,
-                retry_request=parsed.retry_request,
-                ja3s=fingerprint,
-                ja3s_string=fingerprint_string,
-            )
-        )
+        event = server_hello_event(parsed, direction, ts)
+        self._version = event.version
+        events.append(event)
         if parsed.retry_request:
             return
-        client = self._client
-        if parsed.psk_accepted:
-            events.append(Resumed(direction=direction, ts=ts, method="psk"))
-        elif (
-            client is not None
-            and version < TLS13
-            and client.session_id
-            and client.session_id == parsed.session_id
-        ):
-            method = "ticket" if client.session_ticket else "session_id"
-            events.append(Resumed(direction=direction, ts=ts, method=method))
-        elif client is not None and client.session_ticket and version < TLS13:
+        method = resumption(self._client, parsed, event.version < TLS13)
+        if method == "await_ticket":
             self._await_ticket = True
+        elif method is not None:
+            events.append(Resumed(direction=direction, ts=ts, method=method))
 
     def _certificate(self, body: bytes, direction: Direction, ts: int, events: list[Event]) -> None:
         tls13 = self._version >= TLS13 and self._version != 0
