@@ -21,16 +21,13 @@ from collections import deque
 from typing import Final, NamedTuple
 
 from wiresift.config import Limits
-from wiresift.protocols._buffer import ByteBuffer
+from wiresift.protocols._mail import DotStuffedReader, LineMailParser, SaslExchange, _text
 from wiresift.protocols.base import (
     Anomaly,
     Confirmed,
     Direction,
     Event,
     FlowInfo,
-    Parser,
-    SwitchProtocol,
-    Violation,
 )
 from wiresift.protocols.mailevents import (
     MailCommand,
@@ -39,7 +36,6 @@ from wiresift.protocols.mailevents import (
     MessageData,
     MessageEnd,
 )
-from wiresift.protocols.smtp.parser import DotStuffedReader, SaslExchange
 
 ORIG: Final = Direction.ORIG
 RESP: Final = Direction.RESP
@@ -89,10 +85,6 @@ class _Pending(NamedTuple):
     argument: bytes = b""
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
-
-
 def _number(argument: bytes) -> int | None:
     first = argument.split(b" ", 1)[0]
     if first.isdigit() and len(first) <= _MAX_NUMBER_DIGITS:
@@ -100,7 +92,7 @@ def _number(argument: bytes) -> int | None:
     return None
 
 
-class Pop3Parser(Parser):
+class Pop3Parser(LineMailParser):
     """Passive POP3 parser for one connection; sees both directions.
 
     ``keep_secrets`` (class attribute, False by default) may be set on an instance right
@@ -108,20 +100,15 @@ class Pop3Parser(Parser):
     """
 
     name = "pop3"
-    keep_secrets: bool = False
 
     def __init__(self, flow: FlowInfo, limits: Limits) -> None:
         super().__init__(flow, limits)
-        self._bufs = (ByteBuffer(), ByteBuffer())
         self._client = _Client.COMMAND
         self._client_resume = _Client.COMMAND
         self._server = _Server.STATUS
         self._pending: deque[_Pending] = deque()
-        self._max_line = limits.max_line
-        self._max_pending = limits.max_pending_tx
         self._user: bytes | None = None
         self._sasl: SaslExchange | None = None
-        self._reader = DotStuffedReader()
         self._next_message = 0
         self._message = -1
         self._server_started = False  # the first server bytes were looked at
@@ -130,8 +117,6 @@ class Pop3Parser(Parser):
         self._resync_pops = False
         self._client_closed = False
         self._server_closed = False
-        self._confirmed = False
-        self._violation_reported = False
         self._overflow_reported = False
 
     # -- the Parser interface ------------------------------------------------------------
@@ -204,10 +189,6 @@ class Pop3Parser(Parser):
         self._bufs[RESP].clear()
         return out
 
-    def buffered_bytes(self) -> int:
-        """Bytes held in both directions' buffers and the body reader."""
-        return len(self._bufs[ORIG]) + len(self._bufs[RESP]) + self._reader.held()
-
     # -- client side ---------------------------------------------------------------------
 
     def _run_client(self, ts: int, out: list[Event]) -> None:
@@ -246,22 +227,6 @@ class Pop3Parser(Parser):
                 buf.clear()
                 return
 
-    def _line_too_long(self, direction: Direction, ts: int, out: list[Event]) -> None:
-        out.append(
-            Anomaly(
-                direction=direction,
-                ts=ts,
-                name="pop3_line_too_long",
-                detail=f"over {self._max_line} bytes",
-            )
-        )
-        # The SKIP_LINE state drops the rest of this line; what follows it stays.
-
-    def _violation(self, direction: Direction, ts: int, out: list[Event], reason: str) -> None:
-        if not self._confirmed and not self._violation_reported:
-            self._violation_reported = True
-            out.append(Violation(direction=direction, ts=ts, reason=reason))
-
     def _command(self, line: bytes, ts: int, out: list[Event]) -> None:
         """One command line (RFC 1939 s3): a keyword and arguments."""
         verb, _, argument = line.partition(b" ")
@@ -297,16 +262,7 @@ class Pop3Parser(Parser):
             self._client = _Client.TLS_WAIT
 
     def _switch_to_tls(self, direction: Direction, ts: int, out: list[Event]) -> None:
-        other = ORIG if direction is RESP else RESP
-        out.append(
-            SwitchProtocol(
-                direction=direction,
-                ts=ts,
-                to="tls",
-                leftover=self._bufs[direction].take_all(),
-                leftover_other=self._bufs[other].take_all(),
-            )
-        )
+        out.append(self._tls_switch(direction, ts))
         self._client = _Client.DONE
         self._server = _Server.DONE
 

@@ -6,9 +6,10 @@ emits the mail events of ``protocols/mailevents.py``.
 
 from __future__ import annotations
 
+from wiresift.protocols._mail import DotStuffedReader
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.smtp.detect import SIGNATURES, probe
-from wiresift.protocols.smtp.parser import VERBS, DotStuffedReader, SmtpParser
+from wiresift.protocols.smtp.parser import VERBS, SmtpParser
 
 __all__ = ["SIGNATURES", "SPEC", "VERBS", "DotStuffedReader", "SmtpParser", "probe"]
 
