@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Final
 
 from wiresift.capture.base import PacketSource, RawPacket
 from wiresift.config import Config
@@ -50,6 +50,10 @@ from wiresift.protocols.base import (
 from wiresift.protocols.expect_events import ExpectConnection
 
 _DIRECTIONS = (Direction.ORIG, Direction.RESP)
+# Event classes that are none of Anomaly, SwitchProtocol, ExpectConnection (or their
+# subclasses): the engine only hands them to the builder. Filled as they are first seen,
+# so it holds at most every Event class there is.
+_PLAIN_EVENT_TYPES: Final[set[type[Event]]] = set()
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
 BUILDERS: dict[str, type[Builder]] = {
@@ -295,10 +299,10 @@ class Engine:
 
     @staticmethod
     def _app(flow: Flow) -> _FlowApp:
-        app = flow.app
+        app: _FlowApp | None = flow.app
         if app is None:
             app = flow.app = _FlowApp()
-        return cast(_FlowApp, app)
+        return app
 
     # -- FlowHandler -------------------------------------------------------------------
 
@@ -306,7 +310,7 @@ class Engine:
         return None
 
     def stream_data(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
-        app = cast("_FlowApp | None", flow.app)
+        app: _FlowApp | None = flow.app
         if app is None:
             app = self._app(flow)
         elif app.sealed:
@@ -321,6 +325,16 @@ class Engine:
                 self._crashed(flow, app, exc)
                 return
             if events:
+                builder = app.builder
+                if len(events) == 1 and builder is not None:
+                    event = events[0]
+                    if type(event) in _PLAIN_EVENT_TYPES:
+                        # One event the engine has nothing to do with (a body piece):
+                        # straight to the builder, as _dispatch would hand it.
+                        records = builder.on_event(event, self.flows.current_frame)
+                        if records:
+                            self._emit(records)
+                        return
                 self._dispatch(flow, app, events, ts)
             return
         if app.sealed:
@@ -354,7 +368,7 @@ class Engine:
 
     def datagram(self, flow: Flow, side: int, data: bytes, ts: int) -> None:
         """One UDP datagram: a parser of a datagram protocol gets each one whole."""
-        app = cast("_FlowApp | None", flow.app)
+        app: _FlowApp | None = flow.app
         if app is None:
             app = self._app(flow)
         elif app.sealed:
@@ -622,13 +636,18 @@ class Engine:
         builder = app.builder
         on_event = builder.on_event if builder is not None else None
         frame = self.flows.current_frame
+        plain = _PLAIN_EVENT_TYPES
         for event in events:
-            if isinstance(event, Anomaly):
+            if type(event) in plain:
+                pass
+            elif isinstance(event, Anomaly):
                 self._note_anomaly(flow, app, event.name, event.detail, event.ts)
             elif isinstance(event, SwitchProtocol):
                 self._switch(flow, app, event, ts)
             elif isinstance(event, ExpectConnection):
                 self._expect(flow, app, event)
+            else:
+                plain.add(type(event))
             if on_event is not None:
                 records = on_event(event, frame)
                 if records:

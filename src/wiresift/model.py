@@ -122,7 +122,7 @@ class ContentItem:
             "media_type": self.media_type,
             "declared_type": self.declared_type,
             "complete": self.complete,
-            "gaps": [{"offset": g.offset, "size": g.size} for g in self.gaps],
+            "gaps": [{"offset": g.offset, "size": g.size} for g in self.gaps] if self.gaps else [],
             "truncated": self.truncated,
             "encodings": list(self.encodings),
             "decode_error": self.decode_error,

@@ -31,6 +31,9 @@ _RESERVED_NAMES: Final = frozenset(
 )
 _SEPARATORS: Final = re.compile(r"[/\\]")
 _SCHEME_AUTHORITY: Final = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://")
+# A name every rule below leaves as it is (ASCII letters, digits, "_", "-" and inner dots):
+# checked first, so that the common name costs one match.
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9._\-]*(?<!\.)")
 
 
 def safe_filename(name: str | bytes, *, max_len: int = 200) -> str:
@@ -45,6 +48,12 @@ def safe_filename(name: str | bytes, *, max_len: int = 200) -> str:
     if max_len < 1:
         raise ValueError("max_len must be positive")
     text = _decode(name) if isinstance(name, bytes) else name
+    if (
+        len(text) <= max_len
+        and _PLAIN_NAME.fullmatch(text) is not None
+        and text.split(".", 1)[0].upper() not in _RESERVED_NAMES
+    ):
+        return text
     text = unicodedata.normalize("NFC", text.replace("\x00", ""))
     segments = [s for s in _SEPARATORS.split(text) if s.strip()]
     base = segments[-1].strip() if segments else ""

@@ -10,6 +10,7 @@ content store as they arrive; nothing holds a whole body in memory.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 from wiresift.config import Config
@@ -37,11 +38,17 @@ from wiresift.protocols.http1.events import (
 )
 
 Headers = tuple[tuple[bytes, bytes], ...]
+# Every value of each header of one message by lower-case name, in order.
+HeaderIndex = dict[bytes, list[bytes]]
 
 _NOTHING: Final[list[ObjectRecord]] = []  # shared empty result, never mutated
 # Anomalies listed on one object at most.
 MAX_OBJECT_ANOMALIES: Final = 32
 _CONTENT_RANGE = re.compile(rb"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+# The index of a message without headers (shared, never mutated).
+_NO_HEADERS: Final[HeaderIndex] = {}
+# ``index.get(name, _ABSENT)[0]``: the first value of a header, or None.
+_ABSENT: Final = (None,)
 
 
 def text(value: bytes) -> str:
@@ -65,7 +72,29 @@ def header_values(headers: Headers, name: bytes) -> list[bytes]:
     return [value for key, value in headers if key.lower() == name]
 
 
-def cookie_names(values: list[bytes], *, set_cookie: bool) -> list[str]:
+def header_index(headers: Headers) -> HeaderIndex:
+    """The values of each header by lower-case name (RFC 9110 s5.1: names are
+    case-insensitive), built once per message instead of scanning the list per lookup."""
+    index: HeaderIndex = {}
+    for key, value in headers:
+        name = key.lower()
+        found = index.get(name)
+        if found is None:
+            index[name] = [value]
+        else:
+            found.append(value)
+    return index
+
+
+def header_pairs(headers: Headers) -> list[JsonValue]:
+    """Every header as a ``[name, value]`` pair of text (see ``text``)."""
+    try:
+        return [[key.decode("utf-8"), value.decode("utf-8")] for key, value in headers]
+    except UnicodeDecodeError:
+        return [[text(key), text(value)] for key, value in headers]
+
+
+def cookie_names(values: Iterable[bytes], *, set_cookie: bool) -> list[str]:
     """Names of cookies in Cookie (RFC 6265 s5.4) or Set-Cookie (s5.2) values, never values."""
     names: list[str] = []
     for value in values:
@@ -79,12 +108,16 @@ def cookie_names(values: list[bytes], *, set_cookie: bool) -> list[str]:
 
 def content_length(headers: Headers) -> int | None:
     """The Content-Length of a message that is not chunked (RFC 9112 s6.3), or None."""
-    if header(headers, b"transfer-encoding") is not None:
+    return _content_length(header_index(headers))
+
+
+def _content_length(index: HeaderIndex) -> int | None:
+    if b"transfer-encoding" in index:
         return None
-    found = header(headers, b"content-length")
+    found = index.get(b"content-length")
     if found is None:
         return None
-    value = found.split(b",", 1)[0].strip()
+    value = found[0].split(b",", 1)[0].strip()
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
@@ -121,21 +154,20 @@ class _Body:
         self,
         builder: HttpBuilder,
         role: str,
-        headers: Headers,
+        headers: HeaderIndex,
         name: str | None,
     ) -> None:
         self._builder = builder
         self.role = role
         self.name = name
-        content_type = header(headers, b"content-type")
-        self.declared = media_type(content_type)
-        self.expected = content_length(headers)
+        content_type = headers.get(b"content-type", _ABSENT)[0]
+        declared = self.declared = media_type(content_type)
+        self.expected = _content_length(headers)
         limits = builder.config.limits
-        self.encodings = [
-            e
-            for e in parse_content_encoding(header_values(headers, b"content-encoding"))
-            if e != "identity"
-        ]
+        codings = headers.get(b"content-encoding")
+        self.encodings = (
+            [e for e in parse_content_encoding(codings) if e != "identity"] if codings else []
+        )
         self._decoder: ContentDecoder | None = None
         if self.encodings:
             self._decoder = ContentDecoder(
@@ -145,12 +177,12 @@ class _Body:
                 max_layers=limits.max_content_encodings,
             )
         self._multipart: MultipartParser | None = None
-        boundary = boundary_from_content_type(content_type) if content_type else None
-        if (
-            boundary is not None
-            and self.declared is not None
-            and self.declared.startswith("multipart/")
-        ):
+        boundary = (
+            boundary_from_content_type(content_type)
+            if content_type and declared is not None and declared.startswith("multipart/")
+            else None
+        )
+        if boundary is not None:
             self._multipart = MultipartParser(
                 boundary,
                 max_depth=limits.max_mime_depth,
@@ -302,10 +334,12 @@ class _Exchange:
         "req_body",
         "req_complete",
         "req_done",
+        "req_headers",
         "request",
         "resp_body",
         "resp_complete",
         "resp_done",
+        "resp_headers",
         "response",
         "ts_first",
         "ts_last",
@@ -316,6 +350,9 @@ class _Exchange:
         self.tx = tx
         self.request: RequestHead | None = None
         self.response: ResponseHead | None = None
+        # The headers of ``request`` and ``response`` by name (``header_index``).
+        self.req_headers = _NO_HEADERS
+        self.resp_headers = _NO_HEADERS
         self.interim: list[int] = []
         self.in_interim = False  # the last response head was a 1xx; its end is not the end
         self.req_body: _Body | None = None
@@ -358,6 +395,7 @@ class HttpBuilder(Builder):
         if isinstance(event, RequestHead):
             ex = self._exchange(event.tx, event.ts, frame)
             ex.request = event
+            ex.req_headers = header_index(event.headers)
             self._current[Direction.ORIG] = ex
             return []
         if isinstance(event, ResponseHead):
@@ -368,6 +406,7 @@ class HttpBuilder(Builder):
                 ex.interim.append(event.status)
             else:
                 ex.response = event
+                ex.resp_headers = header_index(event.headers)
             ex.ts_last = event.ts
             ex.last_frame = frame
             return []
@@ -408,12 +447,11 @@ class HttpBuilder(Builder):
         self._last_anomaly_target = ex
         if direction == Direction.ORIG:
             if ex.req_body is None:
-                headers = ex.request.headers if ex.request else ()
-                ex.req_body = _Body(self, "request-body", headers, None)
+                ex.req_body = _Body(self, "request-body", ex.req_headers, None)
             return ex.req_body
         if ex.resp_body is None:
-            headers = ex.response.headers if ex.response else ()
-            body = ex.resp_body = _Body(self, "response-body", headers, self._response_name(ex))
+            name = self._response_name(ex)
+            body = ex.resp_body = _Body(self, "response-body", ex.resp_headers, name)
             piece = self._range_piece(ex)
             if (
                 piece is not None
@@ -426,7 +464,7 @@ class HttpBuilder(Builder):
 
     def _response_name(self, ex: _Exchange) -> str | None:
         if ex.response is not None:
-            disposition = header(ex.response.headers, b"content-disposition")
+            disposition = ex.resp_headers.get(b"content-disposition", _ABSENT)[0]
             if disposition:
                 name = content_disposition_filename(disposition)
                 if name:
@@ -475,10 +513,10 @@ class HttpBuilder(Builder):
             response = ex.response
             assert request is not None
             assert response is not None
-            host = header(request.headers, b"host") or b""
+            host = ex.req_headers.get(b"host", _ABSENT)[0] or b""
             validator = (
-                header(response.headers, b"etag")
-                or header(response.headers, b"last-modified")
+                ex.resp_headers.get(b"etag", _ABSENT)[0]
+                or ex.resp_headers.get(b"last-modified", _ABSENT)[0]
                 or b""
             )
             key = (text(host).lower(), text(request.target), text(validator), total)
@@ -505,7 +543,7 @@ class HttpBuilder(Builder):
         response = ex.response
         if response is None or response.status != 206 or ex.request is None:
             return None
-        value = header(response.headers, b"content-range")
+        value = ex.resp_headers.get(b"content-range", _ABSENT)[0]
         match = _CONTENT_RANGE.match(value) if value is not None else None
         if match is None or match.group(3) == b"*":
             return None
@@ -561,47 +599,48 @@ class HttpBuilder(Builder):
         req = ex.request
         resp = ex.response
         if req is not None:
+            headers = ex.req_headers
             # HTTP/2 names the host in :authority (RFC 9113 s8.3.1), Host only when proxied.
-            host = header(req.headers, b"host") or header(req.headers, b":authority")
+            host = headers.get(b"host", _ABSENT)[0] or headers.get(b":authority", _ABSENT)[0]
             target = text(req.target)
-            meta.update(
-                method=text(req.method),
-                uri=target,
-                version=text(req.version),
-                host=text(host) if host is not None else None,
-                url=self._url(target, host),
-                user_agent=_opt_text(header(req.headers, b"user-agent")),
-                referer=_opt_text(header(req.headers, b"referer")),
-                request_content_type=media_type(header(req.headers, b"content-type")),
-                cookie_names=list(
-                    cookie_names(header_values(req.headers, b"cookie"), set_cookie=False)
-                ),
-                request_headers=[[text(k), text(v)] for k, v in req.headers],
-                request_body_bytes=ex.req_body.wire_bytes if ex.req_body else 0,
-                request_complete=ex.req_complete,
+            meta["method"] = text(req.method)
+            meta["uri"] = target
+            meta["version"] = text(req.version)
+            meta["host"] = text(host) if host is not None else None
+            meta["url"] = self._url(target, host)
+            meta["user_agent"] = _opt_text(headers.get(b"user-agent", _ABSENT)[0])
+            meta["referer"] = _opt_text(headers.get(b"referer", _ABSENT)[0])
+            meta["request_content_type"] = media_type(headers.get(b"content-type", _ABSENT)[0])
+            cookies = headers.get(b"cookie")
+            meta["cookie_names"] = (
+                list[JsonValue](cookie_names(cookies, set_cookie=False)) if cookies else []
             )
-            range_header = header(req.headers, b"range")
+            meta["request_headers"] = header_pairs(req.headers)
+            meta["request_body_bytes"] = ex.req_body.wire_bytes if ex.req_body else 0
+            meta["request_complete"] = ex.req_complete
+            range_header = headers.get(b"range", _ABSENT)[0]
             if range_header is not None:
                 meta["range"] = text(range_header)
         else:
             meta.update(method=None, uri=None, host=None, url=None, request_complete=False)
         if resp is not None:
-            meta.update(
-                status=resp.status,
-                reason=text(resp.reason),
-                response_version=text(resp.version),
-                response_content_type=media_type(header(resp.headers, b"content-type")),
-                content_encoding=list[JsonValue](
-                    parse_content_encoding(header_values(resp.headers, b"content-encoding"))
-                ),
-                set_cookie_names=list[JsonValue](
-                    cookie_names(header_values(resp.headers, b"set-cookie"), set_cookie=True)
-                ),
-                response_headers=[[text(k), text(v)] for k, v in resp.headers],
-                response_body_bytes=ex.resp_body.wire_bytes if ex.resp_body else 0,
-                response_complete=ex.resp_complete,
+            headers = ex.resp_headers
+            codings = headers.get(b"content-encoding")
+            set_cookies = headers.get(b"set-cookie")
+            meta["status"] = resp.status
+            meta["reason"] = text(resp.reason)
+            meta["response_version"] = text(resp.version)
+            meta["response_content_type"] = media_type(headers.get(b"content-type", _ABSENT)[0])
+            meta["content_encoding"] = (
+                list[JsonValue](parse_content_encoding(codings)) if codings else []
             )
-            content_range = header(resp.headers, b"content-range")
+            meta["set_cookie_names"] = (
+                list[JsonValue](cookie_names(set_cookies, set_cookie=True)) if set_cookies else []
+            )
+            meta["response_headers"] = header_pairs(resp.headers)
+            meta["response_body_bytes"] = ex.resp_body.wire_bytes if ex.resp_body else 0
+            meta["response_complete"] = ex.resp_complete
+            content_range = headers.get(b"content-range", _ABSENT)[0]
             if content_range is not None:
                 match = _CONTENT_RANGE.match(content_range)
                 if match:

@@ -17,7 +17,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from wiresift.config import Limits
 from wiresift.decode.packet import (
@@ -30,7 +30,7 @@ from wiresift.decode.packet import (
     Decoded,
 )
 from wiresift.flow.budget import BufferBudget
-from wiresift.flow.tcp import TcpReassembler
+from wiresift.flow.tcp import SEQ_MASK, TcpReassembler
 
 NS: Final = 1_000_000_000
 # Packet-time interval between two sweeps for idle flows.
@@ -131,7 +131,9 @@ class Flow:
         self.syn_seq: int | None = None
         self.early_ack: tuple[int, int] | None = None  # (side, ack) before any payload
         self.reasm: list[TcpReassembler] | None = None
-        self.app: object = None  # owned by the handler (detection/parser state)
+        # Owned by the handler (detection/parser state); Any so that the handler reads it
+        # as its own type without a cast call per packet.
+        self.app: Any = None
 
     @property
     def orig(self) -> tuple[bytes, int]:
@@ -196,19 +198,16 @@ class FlowTable:
 
     def packet(self, d: Decoded, ts: int, frame: int) -> None:
         """One decoded packet."""
-        proto = d.proto
+        # One unpacking instead of a field load per use (the hot path).
+        src, dst, proto, sport, dport, flags, seq, ack, payload, encap, _truncated = d
         if proto != IPPROTO_TCP and proto != IPPROTO_UDP:  # noqa: PLR1714 (hot path)
             return
         self.current_frame = frame
         if ts >= self._next_sweep:
             self.expire(ts)
-        src = d.src
-        dst = d.dst
-        sport = d.sport
-        dport = d.dport
-        context = self._contexts.get(d.encap)
+        context = self._contexts.get(encap)
         if context is None:
-            context = self._context_of(d.encap)
+            context = self._context_of(encap)
         if src < dst or (src == dst and sport < dport):
             key = (src, sport, dst, dport, proto, context)
         else:
@@ -218,44 +217,58 @@ class FlowTable:
             if flow is None:
                 flow = self._new_flow(key, d, ts, frame)
             side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
-            self._touch(flow, key, side, len(d.payload), ts, frame)
-            self.handler.datagram(flow, side, d.payload, ts)
+            self._touch(flow, key, side, len(payload), ts, frame)
+            self.handler.datagram(flow, side, payload, ts)
             return
-        flags = d.flags
         if flow is None:
             if key in self._closed and not (flags & TCP_SYN and not flags & TCP_ACK):
                 return  # trailing packets of a connection already closed
             flow = self._new_tcp(key, d, ts, frame)
         side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
         if flags & TCP_SYN:
-            if not flags & TCP_ACK and flow.syn_seq is not None and d.seq != flow.syn_seq:
+            if not flags & TCP_ACK and flow.syn_seq is not None and seq != flow.syn_seq:
                 # A new connection on the same ports (RFC 9293 s3.5: a SYN with a new ISN).
                 self._close(flow, ts, "port_reuse")
                 flow = self._new_tcp(key, d, ts, frame)
                 side = 0
-            self._reasm(flow)[side].syn(d.seq, ts)
+            self._reasm(flow)[side].syn(seq, ts)
             if not flags & TCP_ACK:
-                flow.syn_seq = d.seq
-        payload = d.payload
-        self._touch(flow, key, side, len(payload), ts, frame)
+                flow.syn_seq = seq
+        # _touch, inlined: this runs for every TCP packet.
+        if side:
+            flow.pkts1 += 1
+            flow.bytes1 += len(payload)
+        else:
+            flow.pkts0 += 1
+            flow.bytes0 += len(payload)
+        flow.last_ts = ts
+        flow.last_frame = frame
+        if ts - flow.moved_ts > NS:
+            self.flows.move_to_end(key)
+            flow.moved_ts = ts
         reasm = flow.reasm
         if reasm is None:
             if not payload and not flags & (TCP_FIN | TCP_RST):
                 if flags & TCP_ACK:
                     # Remember the last pure ACK: in a capture that starts mid-connection
                     # it tells where the other side's stream stands (see TcpReassembler.ack).
-                    flow.early_ack = (side, d.ack)
+                    flow.early_ack = (side, ack)
                 return
             reasm = self._reasm(flow)
             early = flow.early_ack
             if early is not None and flow.syn_seq is None:
                 reasm[1 - early[0]].ack(early[1], ts)
         if flags & TCP_ACK:
-            reasm[1 - side].ack(d.ack, ts)
+            acked = reasm[1 - side]
+            expected = acked.next_seq
+            # An ack of exactly the next expected byte changes nothing (TcpReassembler.ack):
+            # the common case, decided here without the call.
+            if expected is None or ack != expected & SEQ_MASK:
+                acked.ack(ack, ts)
         if payload:
-            reasm[side].segment(d.seq, payload, ts)
+            reasm[side].segment(seq, payload, ts)
         if flags & TCP_FIN:
-            reasm[side].fin(d.seq + len(payload), ts)
+            reasm[side].fin(seq + len(payload), ts)
             flow.fin_mask |= 1 << side
             if flow.fin_mask == 3:
                 self._close(flow, ts, "fin")

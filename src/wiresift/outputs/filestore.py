@@ -21,6 +21,23 @@ CONTENT_DIR: Final = "content"
 OBJECTS_DIR: Final = "objects"
 MAIL_DIR: Final = "mail"
 TMP_DIR: Final = ".tmp"
+# Flags and mode of a new file, those of ``open(path, "wb")``.
+_CREATE_FLAGS: Final = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+_CREATE_MODE: Final = 0o666
+
+
+def _write_file(path: str, data: bytes | bytearray) -> None:
+    """Create (or truncate) ``path`` holding ``data``: one open, write and close, without
+    the buffered file object ``open`` would build (it costs more than the write here)."""
+    fd = os.open(path, _CREATE_FLAGS, _CREATE_MODE)
+    try:
+        written = os.write(fd, data) if data else 0
+        while written < len(data):  # a short write: the rest, until all is written
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
 
 
 class OutputError(Exception):
@@ -67,8 +84,7 @@ class _FileWriter:
         store.ensure_dir(sha256[:2])
         if self._file is None:
             tmp = store.temp_path()
-            with open(tmp, "wb") as f:
-                f.write(self._buffer or b"")
+            _write_file(tmp, self._buffer or b"")
             self._release()
         else:
             assert self._tmp is not None
@@ -130,7 +146,13 @@ class FileContentStore:
 
     def ensure_dir(self, shard: str) -> None:
         if shard not in self._dirs:
-            os.makedirs(f"{self.prefix}{CONTENT_DIR}/{shard}", exist_ok=True)
+            path = f"{self.prefix}{CONTENT_DIR}/{shard}"
+            try:
+                os.mkdir(path)  # the parent exists but for the first shard of a run
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(path, exist_ok=True)
             self._dirs.add(shard)
 
     def close(self) -> None:
@@ -161,9 +183,7 @@ class PassportFileSink:
     def emit(self, record: ObjectRecord, encoded: bytes) -> None:
         name = record.id + ".json"
         tmp = self._tmpdir + name
-        with open(tmp, "wb") as f:
-            f.write(encoded)
-            f.write(b"\n")
+        _write_file(tmp, encoded + b"\n")
         os.replace(tmp, self._objects + name)
         if record.kind == "email":
             self._link_eml(record)

@@ -130,6 +130,15 @@ class _State(enum.IntEnum):
     DONE = enum.auto()  # closed or switched: nothing more is read
 
 
+# The states the per-segment path compares with, as module constants: reading an enum member
+# off its class costs about 0.1 us in Python 3.11, four times a plain global.
+_BODY_LENGTH: Final = _State.BODY_LENGTH
+_BODY_CLOSE: Final = _State.BODY_CLOSE
+_CHUNK_DATA: Final = _State.CHUNK_DATA
+_CHUNK_END: Final = _State.CHUNK_END
+_DONE: Final = _State.DONE
+
+
 class _Framing(enum.Enum):
     NONE = enum.auto()
     LENGTH = enum.auto()
@@ -497,18 +506,22 @@ class HttpParser(Parser):
         side = self._sides[direction]
         state = side.state
         # Hot path: a segment that is all body passes through as it is, without a copy.
-        if state is _State.BODY_LENGTH or state is _State.CHUNK_DATA:
+        if state is _BODY_LENGTH or state is _CHUNK_DATA:
             if 0 < len(data) < side.remaining and not side.buf:
                 side.remaining -= len(data)
-                return [body_data(direction, ts, side.tx, data)]
-        elif state is _State.BODY_CLOSE and data and not side.buf:
+                # body_data(), inlined: one call less per body segment.
+                event: BodyData = _new_object(BodyData)
+                _set_direction(event, direction)
+                _set_ts(event, ts)
+                _set_tx(event, side.tx)
+                _set_data(event, data)
+                return [event]
+        elif state is _BODY_CLOSE and data and not side.buf:
             return [body_data(direction, ts, side.tx, data)]
         out: list[Event] = []
-        if not data or side.closed or state is _State.DONE:
+        if not data or side.closed or state is _DONE:
             return out
-        if (
-            state is _State.BODY_LENGTH or state is _State.CHUNK_DATA or state is _State.BODY_CLOSE
-        ) and not side.buf:
+        if (state is _BODY_LENGTH or state is _CHUNK_DATA or state is _BODY_CLOSE) and not side.buf:
             # The body ends inside this segment: hand its part through, buffer the rest.
             data = self._stream(side, data, ts, out)
             if not data:
@@ -998,7 +1011,7 @@ class HttpParser(Parser):
 
     def _stream(self, side: _Side, data: bytes, ts: int, out: list[Event]) -> bytes:
         """Emit the body bytes at the front of ``data``; return what follows the body."""
-        if side.state is _State.BODY_CLOSE:
+        if side.state is _BODY_CLOSE:
             out.append(body_data(side.direction, ts, side.tx, data))
             return b""
         remaining = side.remaining
@@ -1011,8 +1024,8 @@ class HttpParser(Parser):
             body_data(side.direction, ts, side.tx, data if size == remaining else data[:remaining])
         )
         side.remaining = 0
-        if side.state is _State.CHUNK_DATA:
-            side.state = _State.CHUNK_END
+        if side.state is _CHUNK_DATA:
+            side.state = _CHUNK_END
         else:
             self._finish(side, ts, out)
         return data[remaining:] if size > remaining else b""
