@@ -326,6 +326,8 @@ class _Exchange:
     """One request and its response."""
 
     __slots__ = (
+        "_req_index",
+        "_resp_index",
         "anomalies",
         "first_frame",
         "in_interim",
@@ -334,12 +336,10 @@ class _Exchange:
         "req_body",
         "req_complete",
         "req_done",
-        "req_headers",
         "request",
         "resp_body",
         "resp_complete",
         "resp_done",
-        "resp_headers",
         "response",
         "ts_first",
         "ts_last",
@@ -350,9 +350,10 @@ class _Exchange:
         self.tx = tx
         self.request: RequestHead | None = None
         self.response: ResponseHead | None = None
-        # The headers of ``request`` and ``response`` by name (``header_index``).
-        self.req_headers = _NO_HEADERS
-        self.resp_headers = _NO_HEADERS
+        # The headers of ``request`` and ``response`` by name (``header_index``), built on
+        # first use: an exchange waiting for its response holds only the head itself.
+        self._req_index: HeaderIndex | None = None
+        self._resp_index: HeaderIndex | None = None
         self.interim: list[int] = []
         self.in_interim = False  # the last response head was a 1xx; its end is not the end
         self.req_body: _Body | None = None
@@ -364,6 +365,22 @@ class _Exchange:
         self.ts_first = self.ts_last = ts
         self.first_frame = self.last_frame = frame
         self.anomalies: list[str] = []
+
+    @property
+    def req_headers(self) -> HeaderIndex:
+        index = self._req_index
+        if index is None:
+            request = self.request
+            index = self._req_index = header_index(request.headers) if request else _NO_HEADERS
+        return index
+
+    @property
+    def resp_headers(self) -> HeaderIndex:
+        index = self._resp_index
+        if index is None:
+            response = self.response
+            index = self._resp_index = header_index(response.headers) if response else _NO_HEADERS
+        return index
 
 
 class HttpBuilder(Builder):
@@ -395,7 +412,6 @@ class HttpBuilder(Builder):
         if isinstance(event, RequestHead):
             ex = self._exchange(event.tx, event.ts, frame)
             ex.request = event
-            ex.req_headers = header_index(event.headers)
             self._current[Direction.ORIG] = ex
             return []
         if isinstance(event, ResponseHead):
@@ -406,7 +422,6 @@ class HttpBuilder(Builder):
                 ex.interim.append(event.status)
             else:
                 ex.response = event
-                ex.resp_headers = header_index(event.headers)
             ex.ts_last = event.ts
             ex.last_frame = frame
             return []
