@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the live tests (tests/live) drive: a network namespace (iproute2),
 # ethtool for the namespace's lo, tcpdump, curl, openssl and nginx (TLS), Dovecot (POP3, IMAP),
-# vsftpd (FTP), c-icap (ICAP), uhub (ADC hub), ngircd (IRC), prosody (XMPP),
+# vsftpd (FTP), c-icap (ICAP), uhub (ADC hub), tshark (independent decoding checks), ngircd (IRC), prosody (XMPP),
 # aria2 and transmission-cli (BitTorrent), ncdc (a Direct Connect client).
 # Installs only what is missing, quietly, and only as root with apt-get; does nothing
 # otherwise. Safe to run or to source (it defines and calls one function, never exits).
 ci_install_mail_packages() {
-  local wanted=(iproute2 ethtool tcpdump curl openssl nginx dovecot-core dovecot-pop3d dovecot-imapd vsftpd nghttp2-server nghttp2-client nghttp2-proxy dante-server c-icap uhub ngircd prosody aria2 transmission-cli ncdc)
+  local wanted=(iproute2 ethtool tcpdump curl openssl nginx dovecot-core dovecot-pop3d dovecot-imapd vsftpd nghttp2-server nghttp2-client nghttp2-proxy dante-server c-icap uhub ngircd prosody aria2 transmission-cli ncdc tshark)
   local missing=() package
   [ "$(id -u)" = 0 ] || return 0
   command -v apt-get >/dev/null 2>&1 || return 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CORPUS, corpus_path
-from tests.engine.helpers import Run
+from tests.engine.helpers import Run, run_capture
 from wiresift.capture import open_source
 from wiresift.config import Config
 from wiresift.engine import Engine
@@ -135,3 +135,22 @@ def test_arkime_sessions() -> None:
     # protocol than the peer wire; it is not claimed.
     assert list(tcp) == [("10.0.0.1:1203", "10.0.0.2:26001")]
     assert tcp[("10.0.0.1:1203", "10.0.0.2:26001")]["usage"]["metadata"]["info_hash"] == ("aa" * 20)
+
+
+@pytest.mark.corpus
+def test_http_tracker_announce_fields() -> None:
+    """An HTTP tracker announce is an http object carrying the announce's fields (BEP 3)."""
+    run = run_capture(corpus_path("pcaps", "bittorrent", "zeek-bt-tracker.pcap"))
+    (announce,) = [p["http"]["bittorrent_tracker"] for p in run.passports if p["kind"] == "http"]
+    assert announce == {
+        "request": "announce",
+        "info_hashes": ["e4be9e4db876e3e3179778b03e906297be5c8dbe"],
+        "peer_id": "-DE13F0-VnpZRF8ZP9iv",
+        "port": 63448,
+        "uploaded": 0,
+        "downloaded": 0,
+        "left": 1921843200,
+        "event": "started",
+        "numwant": 200,
+        "compact": 1,
+    }

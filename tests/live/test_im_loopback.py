@@ -209,7 +209,7 @@ def tshark_frames(pcap: Path, protocol: str, port: int | None) -> tuple[int, lis
 
 
 needs_tshark = pytest.mark.skipif(
-    TSHARK is None, reason="tshark is not installed (CI does not install it)"
+    TSHARK is None, reason="tshark is not installed (scripts/ci-packages.sh installs it)"
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import unquote_to_bytes
 
 from wiresift.config import Config
 from wiresift.extract.builder import Builder
@@ -620,6 +621,10 @@ class HttpBuilder(Builder):
             target = text(req.target)
             meta["method"] = text(req.method)
             meta["uri"] = target
+            if b"info_hash=" in req.target:
+                tracker = tracker_request(req.target)
+                if tracker is not None:
+                    meta["bittorrent_tracker"] = tracker
             meta["version"] = text(req.version)
             meta["host"] = text(host) if host is not None else None
             meta["url"] = self._url(target, host)
@@ -742,3 +747,36 @@ def range_file_record(download: Download, store: ContentStore, config: Config) -
         meta=meta,
         contents=(item,),
     )
+
+
+# Query fields of a BitTorrent tracker request kept as numbers (BEP 3 "Trackers").
+_TRACKER_NUMBERS: Final = ("port", "uploaded", "downloaded", "left", "numwant", "compact")
+
+
+def tracker_request(target: bytes) -> dict[str, JsonValue] | None:
+    """The fields of a BitTorrent HTTP tracker announce or scrape (BEP 3, BEP 48): the
+    info-hashes (hex), the peer id, the event and the transfer counters."""
+    path, _, query = target.partition(b"?")
+    kind = path.rsplit(b"/", 1)[-1]
+    if kind not in (b"announce", b"scrape") and not kind.startswith((b"announce", b"scrape")):
+        return None
+    hashes: list[JsonValue] = []
+    fields: dict[str, JsonValue] = {}
+    for pair in query.split(b"&")[:64]:
+        name, _, value = pair.partition(b"=")
+        raw = unquote_to_bytes(value)
+        if name == b"info_hash" and len(raw) in (20, 32):
+            hashes.append(raw.hex())
+        elif name == b"peer_id":
+            fields["peer_id"] = raw.decode("latin-1")
+        elif name == b"event":
+            fields["event"] = raw.decode("latin-1")[:32]
+        elif name.decode("latin-1") in _TRACKER_NUMBERS and raw.isdigit() and len(raw) < 20:
+            fields[name.decode("latin-1")] = int(raw)
+    if not hashes:
+        return None
+    return {
+        "request": "announce" if kind.startswith(b"announce") else "scrape",
+        "info_hashes": hashes,
+        **fields,
+    }
