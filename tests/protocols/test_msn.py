@@ -583,7 +583,9 @@ def test_arbitrary_bytes_stay_bounded() -> None:
 TSHARK = shutil.which("tshark")
 
 
-@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (scripts/ci-packages.sh installs it)")
+@pytest.mark.skipif(
+    TSHARK is None, reason="tshark is not installed (scripts/ci-packages.sh installs it)"
+)
 def test_tshark_decodes_generated_capture_cleanly(tmp_path: Path) -> None:
     """tshark's msnms dissector reads the generated switchboard session without malformed marks."""
     session = TcpSession(("192.0.2.1", 40000), ("198.51.100.7", 1863))

@@ -490,7 +490,10 @@ def run_engine(frames: list[tuple[int, bytes]]) -> Run:
     return Run(sink, store, engine.finish())
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (scripts/ci-packages.sh installs it)")
+@pytest.mark.skipif(
+    shutil.which("tshark") is None,
+    reason="tshark is not installed (scripts/ci-packages.sh installs it)",
+)
 def test_tshark_decodes_the_generated_pcap(tmp_path: Path) -> None:
     """tshark's aim dissector reads the generated OSCAR session without malformed packets."""
     bos, _ = oscar_pcap_frames()
