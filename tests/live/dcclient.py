@@ -11,8 +11,14 @@ run: each step waits until bob's hub connection shows ncdc's doing (its ``BINF``
 and downloads ncdc's file list and the shared file by its TTH (``CGET file TTH/...``,
 ADC.txt s5.3.10).
 
-Runs inside the test namespace as ``python -m tests.live.dcclient RESULT WORKDIR``; writes
-what bob saw to ``RESULT`` (JSON) and ncdc's last terminal output to ``WORKDIR/ncdc.screen``.
+The same scenario runs on NMDC against the small hub of ``tests.live.dcpeers`` (ncdc opens
+``dchub://``): bob is the scripted NMDC client, paced by ncdc's ``$MyINFO``, main chat line
+and ``$To:``; bob sends ``$ConnectToMe`` (nmdc.md), ncdc connects to him and bob downloads
+the file list with ``$ADCGET file files.xml.bz2 0 -1``.
+
+Runs inside the test namespace as ``python -m tests.live.dcclient RESULT WORKDIR [adc|nmdc]``;
+writes what bob saw to ``RESULT`` (JSON) and ncdc's last terminal output to
+``WORKDIR/ncdc.screen``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from tests.live.dcpeers import ADC_IDENTITIES, ADC_PORT, HOST, Wire, adc_login, listener, sha256
+from tests.live.dcpeers import (
+    ADC_IDENTITIES,
+    ADC_PORT,
+    HOST,
+    NMDC_PORT,
+    Wire,
+    adc_login,
+    listener,
+    nmdc_key,
+    nmdc_login,
+    sha256,
+)
 
 NCDC_NICK: Final = "ncdcuser"
 BOB: Final = "bob"
@@ -171,14 +188,20 @@ def share_and_hash(session: Path, shared: Path) -> None:
         ncdc.close()
 
 
-def scenario(result: Path, work: Path) -> None:
-    """ncdc and bob on uhub: ncdc chats, sends bob a private message, bob downloads its file."""
+def prepare_session(work: Path) -> Path:
+    """ncdc's session directory in ``work``, with the shared file already hashed."""
     session = work / "ncdc"
     shared = work / "shared"
     session.mkdir()
     shared.mkdir()
     (shared / SHARED_NAME).write_bytes(SHARED_BYTES)
     share_and_hash(session, shared)
+    return session
+
+
+def scenario(result: Path, work: Path) -> None:
+    """ncdc and bob on uhub: ncdc chats, sends bob a private message, bob downloads its file."""
+    session = prepare_session(work)
     bob, bob_sid = adc_login(1)
     seen: dict[str, Any] = {"bob_sid": bob_sid}
     ncdc = Terminal(["ncdc", "-c", str(session)], work)
@@ -240,15 +263,78 @@ def _download(peer: Wire, seen: dict[str, Any]) -> None:
     seen["file_sha256"] = sha256(peer.exact(int(reply.split(b" ")[4])))
 
 
+def nmdc_scenario(result: Path, work: Path) -> None:
+    """ncdc and bob on the NMDC hub: ncdc chats, sends bob a private message, bob downloads
+    ncdc's file list."""
+    session = prepare_session(work)
+    bob = nmdc_login(1)
+    seen: dict[str, Any] = {}
+    ncdc = Terminal(["ncdc", "-c", str(session)], work)
+    try:
+        ncdc.wait_for_screen(b"Welcome to ncdc")
+        _nmdc_chat_and_serve(ncdc, bob, seen)
+    finally:
+        (work / "ncdc.screen").write_bytes(bytes(ncdc.screen))
+        ncdc.close()
+        bob.close()
+    result.write_text(json.dumps(seen, indent=1))
+
+
+def _nmdc_chat_and_serve(ncdc: Terminal, bob: Wire, seen: dict[str, Any]) -> None:
+    ncdc.type_line(f"/open {SHARE_NAME} dchub://{HOST}:{NMDC_PORT}/")
+    seen["ncdc_myinfo"] = wait_for(bob, f"$MyINFO $ALL {NCDC_NICK} ".encode()).decode()
+    ncdc.type_line(f"/say {HUB_CHAT}")
+    seen["bob_got_chat"] = wait_for(bob, f"<{NCDC_NICK}> ".encode()).decode()
+    ncdc.type_line(f"/msg {BOB} {PRIVATE_TEXT}")
+    seen["bob_got_private"] = wait_for(bob, b"$To: ").decode()
+    server = listener()
+    port = server.getsockname()[1]
+    seen["port"] = port
+    bob.send(b"$ConnectToMe %s %s:%d" % (NCDC_NICK.encode(), HOST.encode(), port))
+    try:
+        sock, _ = server.accept()
+    finally:
+        server.close()
+    peer = Wire(sock, b"|")
+    try:
+        _nmdc_download(peer, seen)
+    finally:
+        peer.close()
+    seen["ncdc_exit"] = ncdc.quit()
+    seen["bob_got_quit"] = wait_for(bob, b"$Quit ").decode()
+
+
+def _nmdc_download(peer: Wire, seen: dict[str, Any]) -> None:
+    """Bob's side of the connection ncdc opened after his $ConnectToMe: the file list."""
+    seen["peer_nick"] = peer.until(b"$MyNick ").decode()
+    their_lock = peer.until(b"$Lock ").split(b" ")[1]
+    peer.send(
+        b"$MyNick " + BOB.encode(),
+        b"$Lock EXTENDEDPROTOCOLwiresiftBob Pk=wiresift",
+        b"$Supports MiniSlots XmlBZList ADCGet TTHF",
+        b"$Direction Download 12000",
+        b"$Key " + nmdc_key(their_lock),
+    )
+    peer.until(b"$Key ")
+    peer.send(b"$ADCGET file files.xml.bz2 0 -1")
+    reply = peer.until(b"$ADCSND ")
+    listing = peer.exact(int(reply.split(b" ")[4]))
+    seen["list_adcsnd"] = reply.decode()
+    seen["list_sha256"] = sha256(listing)
+    match = LISTED_FILE.search(bz2.decompress(listing))
+    seen["listed"] = None if match is None else [match[1].decode(), int(match[2])]
+
+
 def _out_of_time(signum: int, frame: FrameType | None) -> None:
     raise TimeoutError(f"the ncdc scenario took more than {SCENARIO_DEADLINE_S} s")
 
 
 def main(argv: Sequence[str]) -> int:
-    """Entry point: ``RESULT WORKDIR``."""
+    """Entry point: ``RESULT WORKDIR [adc|nmdc]`` (ADC when the hub's protocol is not given)."""
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(SCENARIO_DEADLINE_S)
-    scenario(Path(argv[0]), Path(argv[1]))
+    run = nmdc_scenario if argv[2:] == ["nmdc"] else scenario
+    run(Path(argv[0]), Path(argv[1]))
     signal.alarm(0)
     return 0
 

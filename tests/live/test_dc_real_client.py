@@ -1,12 +1,15 @@
-"""Direct Connect extraction with a real client: ncdc (Debian package ``ncdc``) on uhub.
+"""Direct Connect extraction with a real client: ncdc (Debian package ``ncdc``) on uhub and
+on the small NMDC hub of ``tests/live/dcpeers.py``.
 
 ncdc, driven on a pseudo-terminal (``tests/live/dcclient.py``), and the scripted ADC client
 ``bob`` log in to uhub in a namespace captured by tcpdump. ncdc says something in hub chat,
 sends bob a private message, then serves bob its file list and a shared file over a peer
 connection bob asks for with ``DCTM``. The ground truth is what bob received and what
-ncdc reports about itself (``ncdc --version``). Needs root, ``ip netns``, tcpdump, uhub and
-ncdc: skipped without them, except under CI=true, where their absence is a failure. The
-capture is kept in ``$TMPDIR/wiresift-dc-live``.
+ncdc reports about itself (``ncdc --version``). On NMDC the scripted client ``bob`` of
+``dcpeers`` meets ncdc on ``dchub://``: main chat, ``$To:``, then ``$ConnectToMe`` and the
+file list by ``$ADCGET``. Needs root, ``ip netns``, tcpdump, uhub and
+ncdc (uhub only for ADC): skipped without them, except under CI=true, where their absence
+is a failure. The captures are kept in ``$TMPDIR/wiresift-dc-live``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from tests.live.dcpeers import (
     ADC_IDENTITIES,
     ADC_PORT,
     HOST,
+    NMDC_HUB_NAME,
+    NMDC_PORT,
     SHARE_SIZES,
     SHARED_FILES,
     adc_escape,
@@ -203,3 +208,137 @@ def test_ncdc_capture_has_no_anomalies(ncdc_capture: tuple[Captured, str]) -> No
     }
     assert dict(stats.anomalies) == {}
     assert [p["anomalies"] for p in ncdc_capture[0].run.passports if p["anomalies"]] == []
+
+
+def client_tag(client: str) -> str:
+    """The start of an NMDC client tag for ``name version`` (nmdc.md $MyINFO: ``name V:x``)."""
+    name, version = client.split(" ")
+    return f"{name} V:{version},"
+
+
+@pytest.fixture(scope="module")
+def ncdc_nmdc_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Captured, str]:
+    """The NMDC hub of dcpeers with ncdc and bob: chat, a private message, the file list."""
+    require(["ip", "ss", "tcpdump"])
+    client = ncdc_version()
+    work = tmp_path_factory.mktemp("ncdc-nmdc")
+    pcap = work / "ncdc-nmdc.pcap"
+    result = work / "ncdc-nmdc.json"
+    namespace = LoopbackNamespace()
+    try:
+        hub_argv = [sys.executable, "-m", "tests.live.dcpeers", "nmdc-hub"]
+        hub = namespace.spawn(hub_argv, work / "hub.log")
+        namespace.wait_listening([NMDC_PORT], hub)
+        namespace.start_capture(pcap)
+        scenario = [sys.executable, "-m", "tests.live.dcclient", str(result), str(work), "nmdc"]
+        namespace.run(scenario, timeout=SCENARIO_TIMEOUT_S)
+        namespace.stop_capture()
+    finally:
+        namespace.close()
+    PCAP_KEEP_DIR.mkdir(exist_ok=True)
+    shutil.copy(pcap, PCAP_KEEP_DIR / pcap.name)
+    seen: dict[str, Any] = json.loads(result.read_text())
+    return Captured(pcap, run_capture(pcap), seen), client
+
+
+def test_ncdc_on_nmdc_did_what_it_was_typed(ncdc_nmdc_capture: tuple[Captured, str]) -> None:
+    """Bob got ncdc's $MyINFO, main chat line and $To:, then its file list; ncdc quit."""
+    captured, client = ncdc_nmdc_capture
+    seen = captured.seen
+    assert seen["ncdc_myinfo"].startswith(f"$MyINFO $ALL {NCDC_NICK} <{client_tag(client)}")
+    assert seen["bob_got_chat"] == f"<{NCDC_NICK}> {HUB_CHAT}"
+    assert seen["bob_got_private"] == f"$To: {BOB} From: {NCDC_NICK} $<{NCDC_NICK}> {PRIVATE_TEXT}"
+    assert seen["peer_nick"] == f"$MyNick {NCDC_NICK}"
+    assert seen["list_adcsnd"].startswith("$ADCSND file files.xml.bz2 0 ")
+    assert seen["listed"] == [SHARED_NAME, len(SHARED_BYTES)]
+    assert (seen["ncdc_exit"], seen["bob_got_quit"]) == (0, f"$Quit {NCDC_NICK}")
+
+
+def test_ncdc_on_nmdc_chat_objects(ncdc_nmdc_capture: tuple[Captured, str]) -> None:
+    """ncdc's main chat line and $To: are chat objects, sender ncdc's nick, the $HubName as
+    channel; the hub echoes main chat to ncdc but sends $To: only to bob."""
+    captured, _ = ncdc_nmdc_capture
+    hub = NMDC_HUB_NAME
+    assert chat_rows(captured.run) == [
+        (BOB, "download", NCDC_NICK, (), "groupchat", hub, HUB_CHAT),
+        (BOB, "download", NCDC_NICK, (BOB,), "private", hub, PRIVATE_TEXT),
+        (NCDC_NICK, "download", NCDC_NICK, (), "groupchat", hub, HUB_CHAT),
+        (NCDC_NICK, "upload", NCDC_NICK, (), "groupchat", hub, HUB_CHAT),
+        (NCDC_NICK, "upload", NCDC_NICK, (BOB,), "private", hub, PRIVATE_TEXT),
+    ]
+    chats = [p["chat"] for p in objects(captured.run, "chat")]
+    assert [(c["sent_by"], c["charset"]) for c in chats] == [
+        ("client", "utf-8"),
+        ("server", "utf-8"),
+        ("server", "utf-8"),
+        ("client", "utf-8"),
+        ("server", "utf-8"),
+    ]
+
+
+def test_ncdc_on_nmdc_user_list_entry(ncdc_nmdc_capture: tuple[Captured, str]) -> None:
+    """ncdc's contact list holds its own $MyINFO (tag naming ncdc and its version, speed and
+    flag, share of one file, no e-mail) and bob's; bob's list lost ncdc at its $Quit."""
+    captured, client = ncdc_nmdc_capture
+    lists = {
+        p["parties"]["account"]: p["contact_list"] for p in objects(captured.run, "contact_list")
+    }
+    assert sorted(lists) == [BOB, NCDC_NICK]
+    assert {v["owner"] for v in lists.values()} == {f"{HOST}:{NMDC_PORT}"}
+    by_nick = {c["contact"]: c for c in lists[NCDC_NICK]["contacts"]}
+    assert sorted(by_nick) == [BOB, NCDC_NICK]
+    myinfo = captured.seen["ncdc_myinfo"]
+    tag = myinfo[myinfo.index("<") : myinfo.index(">") + 1]
+    speed = myinfo.split("$")[4][:-1]
+    assert tag.startswith(f"<{client_tag(client)}")
+    assert by_nick[NCDC_NICK] == {
+        "contact": NCDC_NICK,
+        "name": None,
+        "groups": [],
+        "tag": tag,
+        "description": "",
+        "connection": speed,
+        "flag": ord(myinfo.split("$")[4][-1]),
+        "share_size": len(SHARED_BYTES),
+    }
+    assert by_nick[BOB]["tag"] == "<wiresift V:1.0,M:A,H:1/0/0,S:2>"
+    assert [c["contact"] for c in lists[BOB]["contacts"]] == [BOB]
+
+
+def test_ncdc_on_nmdc_file_list_is_a_file_object(ncdc_nmdc_capture: tuple[Captured, str]) -> None:
+    """The file list bob fetched with $ADCGET is a file object, ncdc to bob (nicks from
+    $MyNick), on the connection to bob's port, with the bytes bob received."""
+    captured, _ = ncdc_nmdc_capture
+    run, seen = captured.run, captured.seen
+    size = int(seen["list_adcsnd"].split(" ")[4])
+    rows = [
+        (
+            p["file"]["wire_name"],
+            p["file"]["offset"],
+            p["file"]["size"],
+            p["parties"]["sender"],
+            p["parties"]["recipients"],
+            p["complete"],
+            p["flow"]["server"]["port"],
+            p["contents"][0]["sha256"],
+        )
+        for p in objects(run, "file")
+    ]
+    assert rows == [
+        ("files.xml.bz2", 0, size, NCDC_NICK, [BOB], True, seen["port"], seen["list_sha256"])
+    ]
+    (listing,) = objects(run, "file")[0]["contents"]
+    assert f'<File Name="{SHARED_NAME}"'.encode() in bz2.decompress(run.content(listing))
+
+
+def test_ncdc_on_nmdc_capture_has_no_anomalies(ncdc_nmdc_capture: tuple[Captured, str]) -> None:
+    """Two hub connections and one peer connection, all NMDC, read without an anomaly."""
+    stats = ncdc_nmdc_capture[0].run.stats
+    assert dict(stats.protocols) == {"nmdc": 3}
+    assert dict(stats.objects_by_protocol) == {
+        ("chat", "nmdc"): 5,
+        ("contact_list", "nmdc"): 2,
+        ("file", "nmdc"): 1,
+    }
+    assert dict(stats.anomalies) == {}
+    assert [p["anomalies"] for p in ncdc_nmdc_capture[0].run.passports if p["anomalies"]] == []
