@@ -367,6 +367,10 @@ class _Exchange:
         self.first_frame = self.last_frame = frame
         self.anomalies: list[str] = []
 
+    def drop_indexes(self) -> None:
+        """Forget the header indexes (rebuilt on demand)."""
+        self._req_index = self._resp_index = None
+
     @property
     def req_headers(self) -> HeaderIndex:
         index = self._req_index
@@ -551,6 +555,9 @@ class HttpBuilder(Builder):
             records.extend(range_file_record(d, self.store, self.config) for d in ended)
         if body is not None:
             body.tee = None
+        # The exchange may stay referenced (the last anomaly target) on an idle keep-alive
+        # connection: it keeps its heads, not the indexes built from them.
+        ex.drop_indexes()
         return records
 
     @staticmethod
