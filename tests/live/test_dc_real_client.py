@@ -274,6 +274,9 @@ def test_ncdc_on_nmdc_chat_objects(ncdc_nmdc_capture: tuple[Captured, str]) -> N
         ("client", "utf-8"),
         ("server", "utf-8"),
     ]
+    # ncdc's own connection names the client from the tag of its own $MyINFO.
+    own = [p for p in objects(captured.run, "chat") if p["parties"]["account"] == NCDC_NICK]
+    assert {p["chat"]["client"] for p in own} == {ncdc_version()}
 
 
 def test_ncdc_on_nmdc_user_list_entry(ncdc_nmdc_capture: tuple[Captured, str]) -> None:

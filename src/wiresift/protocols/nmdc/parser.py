@@ -48,6 +48,7 @@ _DCN: Final = re.compile(rb"/%DCN(\d{3})%/")
 _MYINFO: Final = re.compile(rb"\$ALL (\S+) (.*?)\$.\$(.*?)\$(.*?)\$(\d*)\$?", re.DOTALL)
 # The client tag closes the description: "<++ V:0.868,M:A,H:1/0/0,S:3>" (nmdc.md $MyINFO).
 _TAG: Final = re.compile(rb"<[^<>]*>\Z")
+_TAG_CLIENT: Final = re.compile(rb"<([^ <>,]+) V:([^,<>]+)")
 # nmdc.md private message: "$To: <target> From: <nick> $<<nick>> text".
 _PRIVATE: Final = re.compile(rb"(\S+) From: (\S+) \$(.*)", re.DOTALL)
 # nmdc.md $MCTo: "$MCTo: <target> $<nick> <text>" (an extension).
@@ -273,7 +274,13 @@ class NmdcParser(DcStreamParser):
         if share:
             extra["share_size"] = int(share[:19])
         nick = self._text(nick_raw)
-        return self._contacts(direction, ts, "modify", [ContactEntry(contact=nick, extra=extra)])
+        events = self._contacts(direction, ts, "modify", [ContactEntry(contact=nick, extra=extra)])
+        client = _tag_client(tag.group()) if tag is not None else None
+        if client is not None and nick == self.own_nick:
+            # Our own $MyINFO names the client software in its tag (nmdc.md $MyINFO).
+            login = ChatLogin(direction=direction, ts=ts, account=nick, client=client)
+            return [login, *(events or [])]
+        return events
 
     # -- chat -----------------------------------------------------------------------------
 
@@ -506,3 +513,11 @@ class NmdcParser(DcStreamParser):
                 detail=self._text(arguments),
             )
         ]
+
+
+def _tag_client(tag: bytes) -> str | None:
+    """ "<ncdc V:1.23.1,M:P,...>" -> "ncdc 1.23.1" (name and version of the client)."""
+    found = _TAG_CLIENT.match(tag)
+    if found is None:
+        return None
+    return f"{found.group(1).decode('latin-1')} {found.group(2).decode('latin-1')}"[:128]
