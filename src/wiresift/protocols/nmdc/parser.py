@@ -319,40 +319,31 @@ class NmdcParser(DcStreamParser):
         target, sender, body = found.groups()
         parts = self._split_chat(body) if body.startswith(b"<") else None
         raw = parts[1] if parts is not None else body
-        text, charset = self.decode(unescape(raw))
-        return [
-            ChatMessage(
-                direction=direction,
-                ts=ts,
-                sender=self._text(sender),
-                recipients=(self._text(target),),
-                channel=self.channel,
-                text=text,
-                raw=raw,
-                charset=charset,
-                message_kind="private",
-            )
-        ]
+        return [self._private_message(direction, ts, sender, target, raw)]
 
     def _mc_to(self, direction: Direction, arguments: bytes, ts: int) -> list[Event] | None:
         found = _MCTO.match(arguments)
         if found is None:
             return None
         target, sender, raw = found.groups()
+        return [self._private_message(direction, ts, sender, target, raw)]
+
+    def _private_message(
+        self, direction: Direction, ts: int, sender: bytes, target: bytes, raw: bytes
+    ) -> ChatMessage:
+        """A private message of ``$To:`` or ``$MCTo:`` (nmdc.md)."""
         text, charset = self.decode(unescape(raw))
-        return [
-            ChatMessage(
-                direction=direction,
-                ts=ts,
-                sender=self._text(sender),
-                recipients=(self._text(target),),
-                channel=self.channel,
-                text=text,
-                raw=raw,
-                charset=charset,
-                message_kind="private",
-            )
-        ]
+        return ChatMessage(
+            direction=direction,
+            ts=ts,
+            sender=self._text(sender),
+            recipients=(self._text(target),),
+            channel=self.channel,
+            text=text,
+            raw=raw,
+            charset=charset,
+            message_kind="private",
+        )
 
     # -- searches and connection requests -------------------------------------------------
 
