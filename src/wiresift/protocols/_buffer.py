@@ -132,6 +132,23 @@ class ByteBuffer:
         """Whether the buffered bytes start with ``prefix``."""
         return self._data.startswith(prefix)
 
+    def take_line_end(self) -> int | None:
+        """Remove a line end at the front: 2 for CRLF, 1 for a bare LF, 0 (nothing removed)
+        when the front is no line end, None while it cannot be told yet (empty, or a lone
+        CR). The end of a chunk's data is one (RFC 9112 s7.1)."""
+        data = self._data
+        if not data:
+            return None
+        if data.startswith(b"\r\n"):
+            self._consume(2)
+            return 2
+        if data[0] == 0x0A:
+            self._consume(1)
+            return 1
+        if len(data) == 1 and data[0] == 0x0D:
+            return None
+        return 0
+
     def take_exact(self, n: int) -> bytes | None:
         """Remove and return exactly ``n`` bytes, or None while fewer are buffered."""
         if len(self._data) < n:

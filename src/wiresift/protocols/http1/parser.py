@@ -1083,17 +1083,12 @@ class HttpParser(Parser):
         return True
 
     def _read_chunk_end(self, side: _Side, ts: int, out: list[Event]) -> bool:
-        buf = side.buf
-        if not buf:
+        ending = side.buf.take_line_end()
+        if ending is None:
             return False
-        if buf.startswith(b"\r\n"):
-            buf.skip(2)
-        elif buf.startswith(b"\n"):
-            buf.skip(1)
+        if ending == 1:
             self._report_bare_lf(side, ts, out)
-        elif len(buf) == 1 and buf.startswith(b"\r"):
-            return False
-        else:
+        elif ending == 0:
             # The chunk ran longer than its size said: read on from here as a size line,
             # which resyncs if it is not one.
             out.append(Anomaly(direction=side.direction, ts=ts, name="http_bad_chunk_end"))

@@ -609,16 +609,10 @@ class IcapParser(Parser):
         return True
 
     def _read_chunk_end(self, side: _Side, ts: int, out: list[Event]) -> bool:
-        buf = side.buf
-        if not buf:
+        ending = side.buf.take_line_end()
+        if ending is None:
             return False
-        if buf.startswith(b"\r\n"):
-            buf.skip(2)
-        elif buf.startswith(b"\n"):
-            buf.skip(1)
-        elif len(buf) == 1 and buf.startswith(b"\r"):
-            return False
-        else:
+        if ending == 0:
             self._anomaly(side, ts, out, "icap_bad_chunk_end", "")
         side.state = _State.CHUNK_SIZE
         return True
