@@ -35,12 +35,13 @@ import email.utils
 import hashlib
 import re
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Final
 
 from wiresift.extract.builder import Builder
 from wiresift.extract.files import ContentTracker
+from wiresift.extract.mimetree import parse_message
 from wiresift.extract.names import safe_filename
 from wiresift.extract.tnef import is_tnef, unpack_tnef
 from wiresift.extract.uu import decode_uu_line, find_uuencoded
@@ -547,7 +548,7 @@ class MailBuilder(Builder):
             if containers > MAX_MIME_CONTAINERS:
                 self._note(message, "mail_too_many_parts")
                 return BytesHeaderParser(policy=compat32).parsebytes(data)
-            parsed = BytesParser(policy=compat32).parsebytes(data)
+            parsed = parse_message(data)
         except Exception:  # compat32 records defects; this is a last resort
             self._note(message, "mail_mime_error")
             return None
