@@ -56,6 +56,12 @@ _DIRECTIONS = (Direction.ORIG, Direction.RESP)
 _PLAIN_EVENT_TYPES: Final[set[type[Event]]] = set()
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
+
+# Body segments a parser passes through untouched are joined before they are fed (one
+# parser call, one hash update, one write per join instead of per segment): at most this
+# much per flow, and this much for every flow of the engine together.
+HOLD_BYTES_PER_FLOW: Final = 64 * 1024
+HOLD_BYTES_TOTAL: Final = 8 * 1024 * 1024
 BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
     "http2": Http2Builder,
@@ -122,6 +128,7 @@ class _FlowApp:
         "builder",
         "detection",
         "detector",
+        "hold",
         "info",
         "object_ids",
         "parser",
@@ -139,6 +146,21 @@ class _FlowApp:
         self.anomalies: list[str] = []
         self.object_ids = itertools.count()  # numbers the flow's objects across protocols
         self.sealed = False  # nothing more to do with this flow's bytes
+        self.hold: _Hold | None = None  # body bytes not yet fed (Engine.stream_data)
+
+
+class _Hold:
+    """Consecutive body segments of one direction, joined before the parser sees them."""
+
+    __slots__ = ("chunks", "direction", "frame", "run", "size", "ts")
+
+    def __init__(self, direction: Direction, run: int) -> None:
+        self.direction = direction
+        self.run = run  # bytes the parser still takes as plain body (Parser.body_run)
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.ts = 0  # of the last segment held
+        self.frame = 0
 
 
 AnomalyLog = Callable[[str, str, str, int], None]  # flow uid, name, detail, ts
@@ -197,6 +219,7 @@ class Engine:
         self.keep_detections = False
         # Connections announced by other flows (FTP data): flow/expect.py.
         self.expectations: ExpectationTable[Flow] = ExpectationTable(_flow_endpoints)
+        self._held = 0  # bytes in every flow's _Hold
 
     # -- running ---------------------------------------------------------------------
 
@@ -318,24 +341,30 @@ class Engine:
         direction = _DIRECTIONS[side ^ flow.flipped]
         parser = app.parser
         if parser is not None:
-            # The hot path: one call per in-order chunk of an identified stream.
-            try:
-                events = parser.feed(direction, data, ts)
-            except Exception as exc:  # a wiresift bug: contain it to this flow
-                self._crashed(flow, app, exc)
-                return
-            if events:
-                builder = app.builder
-                if len(events) == 1 and builder is not None:
-                    event = events[0]
-                    if type(event) in _PLAIN_EVENT_TYPES:
-                        # One event the engine has nothing to do with (a body piece):
-                        # straight to the builder, as _dispatch would hand it.
-                        records = builder.on_event(event, self.flows.current_frame)
-                        if records:
-                            self._emit(records)
-                        return
-                self._dispatch(flow, app, events, ts)
+            hold = app.hold
+            if hold is not None:
+                size = len(data)
+                if hold.direction is direction and size <= hold.run:
+                    # The hottest path: a body segment is only put aside.
+                    hold.chunks.append(data)
+                    hold.run -= size
+                    hold.size += size
+                    hold.ts = ts
+                    hold.frame = self.flows.current_frame
+                    self._held += size
+                    if hold.size >= HOLD_BYTES_PER_FLOW or self._held > HOLD_BYTES_TOTAL:
+                        self._release(flow, app, hold)
+                    return
+                self._release(flow, app, hold)
+                app.hold = None
+                if app.parser is None:
+                    return
+            self._feed_parser(flow, app, parser, direction, data, ts, self.flows.current_frame)
+            parser = app.parser
+            if parser is not None:
+                run = parser.body_run(direction)
+                if run > 0:
+                    app.hold = _Hold(direction, run)
             return
         if app.sealed:
             return
@@ -355,8 +384,67 @@ class Engine:
         if detection is not None:
             self._decided(flow, app, detection, ts)
 
+    def _feed_parser(
+        self,
+        flow: Flow,
+        app: _FlowApp,
+        parser: Parser,
+        direction: Direction,
+        data: bytes,
+        ts: int,
+        frame: int,
+    ) -> None:
+        """The hot path: one call per in-order chunk of an identified stream."""
+        try:
+            events = parser.feed(direction, data, ts)
+        except Exception as exc:  # a wiresift bug: contain it to this flow
+            self._crashed(flow, app, exc)
+            return
+        if events:
+            builder = app.builder
+            if len(events) == 1 and builder is not None:
+                event = events[0]
+                if type(event) in _PLAIN_EVENT_TYPES:
+                    # One event the engine has nothing to do with (a body piece):
+                    # straight to the builder, as _dispatch would hand it.
+                    records = builder.on_event(event, frame)
+                    if records:
+                        self._emit(records)
+                    return
+            self._dispatch(flow, app, events, ts)
+
+    def _release(self, flow: Flow, app: _FlowApp, hold: _Hold) -> None:
+        """Feed what ``hold`` kept, as one chunk with the time and frame of its last
+        segment (the last byte's, which is all a body records of its continuation)."""
+        if not hold.size:
+            return
+        chunks = hold.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._held -= hold.size
+        hold.chunks = []
+        hold.size = 0
+        parser = app.parser
+        if parser is None or app.sealed:
+            return
+        frames = self.flows
+        current = frames.current_frame
+        frames.current_frame = hold.frame
+        try:
+            self._feed_parser(flow, app, parser, hold.direction, data, hold.ts, hold.frame)
+        finally:
+            frames.current_frame = current
+
+    def _release_flow(self, flow: Flow, app: _FlowApp) -> None:
+        """Anything but the next body segment happens to the flow: held bytes first."""
+        hold = app.hold
+        if hold is not None:
+            app.hold = None
+            self._release(flow, app, hold)
+
     def stream_gap(self, flow: Flow, side: int, size: int, ts: int) -> None:
         app = self._app(flow)
+        if app.hold is not None:
+            self._release_flow(flow, app)
         self._note_anomaly(flow, app, "tcp_content_gap", f"{size} bytes", ts)
         if app.sealed:
             return
@@ -392,6 +480,8 @@ class Engine:
 
     def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None:
         app = self._app(flow)
+        if app.hold is not None:
+            self._release_flow(flow, app)
         self._note_anomaly(flow, app, name, detail, ts)
 
     def flow_end(self, flow: Flow, ts: int, reason: str) -> None:
@@ -406,6 +496,8 @@ class Engine:
                 app = flow.app = None
         if not isinstance(app, _FlowApp):
             return
+        if app.hold is not None:
+            self._release_flow(flow, app)
         if app.parser is None and app.detector is not None and not app.sealed:
             self._decided(flow, app, app.detector.end(), ts)
         if app.parser is not None and not app.sealed:

@@ -120,6 +120,15 @@ class Parser(abc.ABC):
         """Bytes held by the parser right now (the fuzz invariant bounds this)."""
         return 0
 
+    def body_run(self, direction: Direction) -> int:
+        """How many of the next bytes of ``direction`` this parser would hand on whole as
+        body data of the current message, with no other effect, however they were split.
+
+        The engine may join consecutive segments up to that many bytes and feed them at
+        once, with the time of the last one. 0 (the default): feed every segment now.
+        """
+        return 0
+
 
 @dataclass(frozen=True, slots=True)
 class ProtocolSpec:

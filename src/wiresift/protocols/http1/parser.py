@@ -161,6 +161,10 @@ class _Pending(NamedTuple):
 _LOST: Final = _Pending(tx=-1, method=b"")
 
 
+# A close-delimited body runs until the connection closes.
+_UNBOUNDED_RUN: Final = 1 << 62
+
+
 class _Side:
     """Parsing state of one direction."""
 
@@ -589,6 +593,19 @@ class HttpParser(Parser):
     def buffered_bytes(self) -> int:
         """Bytes held in both directions' buffers."""
         return len(self._sides[0].buf) + len(self._sides[1].buf)
+
+    def body_run(self, direction: Direction) -> int:
+        """Body bytes ``feed`` passes through as they come: short of the end of a body of
+        known length or of a chunk (RFC 9112 s6.3, s7.1), or any of a close-delimited one."""
+        side = self._sides[direction]
+        if side.buf or side.closed:
+            return 0
+        state = side.state
+        if state is _BODY_LENGTH or state is _CHUNK_DATA:
+            return side.remaining - 1
+        if state is _BODY_CLOSE:
+            return _UNBOUNDED_RUN
+        return 0
 
     # -- the step loop ---------------------------------------------------------------------
 
