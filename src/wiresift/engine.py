@@ -128,7 +128,9 @@ class _FlowApp:
         "builder",
         "detection",
         "detector",
-        "hold",
+        "held",
+        "hold_direction",
+        "hold_run",
         "info",
         "object_ids",
         "parser",
@@ -146,17 +148,20 @@ class _FlowApp:
         self.anomalies: list[str] = []
         self.object_ids = itertools.count()  # numbers the flow's objects across protocols
         self.sealed = False  # nothing more to do with this flow's bytes
-        self.hold: _Hold | None = None  # body bytes not yet fed (Engine.stream_data)
+        # Body segments joined before they are fed (Engine.stream_data): the direction,
+        # how many more bytes the parser takes as plain body (Parser.body_run; 0: feed
+        # every segment now), and what is held right now.
+        self.hold_direction: Direction | None = None
+        self.hold_run = 0
+        self.held: _Held | None = None
 
 
-class _Hold:
+class _Held:
     """Consecutive body segments of one direction, joined before the parser sees them."""
 
-    __slots__ = ("chunks", "direction", "frame", "run", "size", "ts")
+    __slots__ = ("chunks", "frame", "size", "ts")
 
-    def __init__(self, direction: Direction, run: int) -> None:
-        self.direction = direction
-        self.run = run  # bytes the parser still takes as plain body (Parser.body_run)
+    def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
         self.ts = 0  # of the last segment held
@@ -219,7 +224,7 @@ class Engine:
         self.keep_detections = False
         # Connections announced by other flows (FTP data): flow/expect.py.
         self.expectations: ExpectationTable[Flow] = ExpectationTable(_flow_endpoints)
-        self._held = 0  # bytes in every flow's _Hold
+        self._held = 0  # bytes in every flow's _Held
 
     # -- running ---------------------------------------------------------------------
 
@@ -341,22 +346,26 @@ class Engine:
         direction = _DIRECTIONS[side ^ flow.flipped]
         parser = app.parser
         if parser is not None:
-            hold = app.hold
-            if hold is not None:
+            run = app.hold_run
+            if run:
                 size = len(data)
-                if hold.direction is direction and size <= hold.run:
+                if app.hold_direction is direction and size <= run:
                     # The hottest path: a body segment is only put aside.
-                    hold.chunks.append(data)
-                    hold.run -= size
-                    hold.size += size
-                    hold.ts = ts
-                    hold.frame = self.flows.current_frame
+                    app.hold_run = run = run - size
+                    held = app.held
+                    if held is None:
+                        held = app.held = _Held()
+                    held.chunks.append(data)
+                    held.size += size
+                    held.ts = ts
+                    held.frame = self.flows.current_frame
                     self._held += size
-                    if hold.size >= HOLD_BYTES_PER_FLOW or self._held > HOLD_BYTES_TOTAL:
-                        self._release(flow, app, hold)
+                    # Held bytes always come with a run left (what the guards rely on).
+                    if not run or held.size >= HOLD_BYTES_PER_FLOW or self._held > HOLD_BYTES_TOTAL:
+                        self._release(flow, app)
                     return
-                self._release(flow, app, hold)
-                app.hold = None
+                self._release(flow, app)
+                app.hold_run = 0
                 if app.parser is None:
                     return
             self._feed_parser(flow, app, parser, direction, data, ts, self.flows.current_frame)
@@ -364,7 +373,8 @@ class Engine:
             if parser is not None:
                 run = parser.body_run(direction)
                 if run > 0:
-                    app.hold = _Hold(direction, run)
+                    app.hold_run = run
+                    app.hold_direction = direction
             return
         if app.sealed:
             return
@@ -413,37 +423,36 @@ class Engine:
                     return
             self._dispatch(flow, app, events, ts)
 
-    def _release(self, flow: Flow, app: _FlowApp, hold: _Hold) -> None:
-        """Feed what ``hold`` kept, as one chunk with the time and frame of its last
+    def _release(self, flow: Flow, app: _FlowApp) -> None:
+        """Feed what the flow held, as one chunk with the time and frame of its last
         segment (the last byte's, which is all a body records of its continuation)."""
-        if not hold.size:
+        held = app.held
+        direction = app.hold_direction
+        if held is None or direction is None:
             return
-        chunks = hold.chunks
+        app.held = None
+        chunks = held.chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._held -= hold.size
-        hold.chunks = []
-        hold.size = 0
+        self._held -= held.size
         parser = app.parser
         if parser is None or app.sealed:
             return
         frames = self.flows
         current = frames.current_frame
-        frames.current_frame = hold.frame
+        frames.current_frame = held.frame
         try:
-            self._feed_parser(flow, app, parser, hold.direction, data, hold.ts, hold.frame)
+            self._feed_parser(flow, app, parser, direction, data, held.ts, held.frame)
         finally:
             frames.current_frame = current
 
     def _release_flow(self, flow: Flow, app: _FlowApp) -> None:
         """Anything but the next body segment happens to the flow: held bytes first."""
-        hold = app.hold
-        if hold is not None:
-            app.hold = None
-            self._release(flow, app, hold)
+        app.hold_run = 0
+        self._release(flow, app)
 
     def stream_gap(self, flow: Flow, side: int, size: int, ts: int) -> None:
         app = self._app(flow)
-        if app.hold is not None:
+        if app.hold_run:
             self._release_flow(flow, app)
         self._note_anomaly(flow, app, "tcp_content_gap", f"{size} bytes", ts)
         if app.sealed:
@@ -480,7 +489,7 @@ class Engine:
 
     def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None:
         app = self._app(flow)
-        if app.hold is not None:
+        if app.hold_run:
             self._release_flow(flow, app)
         self._note_anomaly(flow, app, name, detail, ts)
 
@@ -496,7 +505,7 @@ class Engine:
                 app = flow.app = None
         if not isinstance(app, _FlowApp):
             return
-        if app.hold is not None:
+        if app.hold_run:
             self._release_flow(flow, app)
         if app.parser is None and app.detector is not None and not app.sealed:
             self._decided(flow, app, app.detector.end(), ts)

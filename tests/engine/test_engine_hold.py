@@ -15,11 +15,13 @@ from tests.pcapgen import TcpSession
 from wiresift import engine as engine_module
 from wiresift.engine import HOLD_BYTES_PER_FLOW, HOLD_BYTES_TOTAL, Engine
 from wiresift.extract.files import NullStore
+from wiresift.protocols.ftp.parser import FtpDataParser
 from wiresift.protocols.http1.parser import HttpParser
 
 
 def _no_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(HttpParser, "body_run", lambda self, direction: 0)
+    for parser in (HttpParser, FtpDataParser):
+        monkeypatch.setattr(parser, "body_run", lambda self, direction: 0)
 
 
 def _response(payload: bytes, *headers: str) -> bytes:
@@ -103,6 +105,58 @@ def test_joined_body_segments_give_identical_objects(monkeypatch: pytest.MonkeyP
     assert objects[0]["source"] == fed.http()[0]["source"]
 
 
+def _edge_frames(case: str) -> list[tuple[int, bytes]]:
+    s = TcpSession()
+    s.handshake()
+    s.send(True, b"GET /e HTTP/1.1\r\nHost: h\r\n\r\n")
+    s.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 3001\r\n\r\n")
+    body = bytes(range(256)) * 12
+    if case == "run used up exactly":
+        s.send(False, body[:3000], 1000)  # the run is 3000: the third segment ends it
+        s.send(False, body[3000:3001])
+    elif case == "hole after the run":
+        s.send(False, body[:3000], 1000)
+        s.skip(False, 1)  # the last byte never captured
+        s.send(True, b"GET /f HTTP/1.1\r\nHost: h\r\n\r\n")
+    elif case == "hole inside the run":
+        s.send(False, body[:1000])
+        s.skip(False, 500)
+        s.send(False, body[1500:3001], 700)
+    elif case == "the other side talks in between":
+        s.send(False, body[:1500], 500)
+        s.send(True, b"GET /f HTTP/1.1\r\nHost: h\r\n\r\n")
+        s.send(False, body[1500:3001], 500)
+        s.send(False, b"HTTP/1.1 204 No Content\r\n\r\n")
+    elif case == "reset in mid-body":
+        s.send(False, body[:2000], 400)
+        s.rst(False)
+        return s.frames
+    s.fin(True)
+    s.fin(False)
+    return s.frames
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "run used up exactly",
+        "hole after the run",
+        "hole inside the run",
+        "the other side talks in between",
+        "reset in mid-body",
+    ],
+)
+def test_edges_of_a_run_give_identical_objects(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = _edge_frames(case)
+    held = run_frames(frames)
+    with monkeypatch.context() as patch:
+        _no_hold(patch)
+        fed = run_frames(frames)
+    assert held.http()
+    assert _comparable(held) == _comparable(fed)
+    assert held.stats.anomalies == fed.stats.anomalies
+
+
 def test_held_bytes_stay_under_the_engine_cap() -> None:
     """Many connections in mid-body at once: what is held for all of them is bounded."""
     engine = Engine(store=NullStore())
@@ -125,7 +179,7 @@ def test_held_bytes_stay_under_the_engine_cap() -> None:
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("capture", corpus_captures("http", "tcp", "vlan", "websocket"))
+@pytest.mark.parametrize("capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp"))
 def test_corpus_objects_do_not_depend_on_joining(
     capture: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -412,6 +412,10 @@ class FtpParser(Parser):
         return Anomaly(direction=direction, ts=ts, name=name, detail=detail)
 
 
+# A data connection carries file content until it closes.
+_UNBOUNDED_RUN: Final = 1 << 62
+
+
 class FtpDataParser(Parser):
     """A data connection (RFC 959 s3.2): its bytes stream through unchanged.
 
@@ -445,6 +449,10 @@ class FtpDataParser(Parser):
 
     def end(self, direction: Direction, ts: int) -> list[Event]:
         return [] if self._started else self._start(direction, ts)
+
+    def body_run(self, direction: Direction) -> int:
+        """Once the transfer started, every byte is file content (RFC 959 s3.2)."""
+        return _UNBOUNDED_RUN if self._started else 0
 
 
 def _number(text: bytes) -> int | None:
