@@ -37,6 +37,11 @@ class Limits:
     max_content_encodings: int = 8
     # Parts of one multipart body extracted at most.
     max_multipart_parts: int = 1024
+    # Body segments a parser takes whole (Parser.body_run) are joined before they are fed:
+    # at most this many bytes per flow (1: every segment on its own) ...
+    join_body_bytes: int = 64 * 1024
+    # ... and this many for all the flows of an engine together.
+    join_body_total: int = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,11 +57,6 @@ _PLAIN_EVENT_TYPES: Final[set[type[Event]]] = set()
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
 
-# Body segments a parser passes through untouched are joined before they are fed (one
-# parser call, one hash update, one write per join instead of per segment): at most this
-# much per flow, and this much for every flow of the engine together.
-HOLD_BYTES_PER_FLOW: Final = 64 * 1024
-HOLD_BYTES_TOTAL: Final = 8 * 1024 * 1024
 BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
     "http2": Http2Builder,
@@ -224,7 +219,16 @@ class Engine:
         self.keep_detections = False
         # Connections announced by other flows (FTP data): flow/expect.py.
         self.expectations: ExpectationTable[Flow] = ExpectationTable(_flow_endpoints)
+        # Body segments a parser passes through untouched are joined before they are fed
+        # (one parser call, hash update and write per join instead of per segment).
         self._held = 0  # bytes in every flow's _Held
+        self._join_flow = self.config.limits.join_body_bytes
+        self._join_total = self.config.limits.join_body_total
+
+    @property
+    def held_bytes(self) -> int:
+        """Body bytes held right now to be fed joined (``Limits.join_body_*``)."""
+        return self._held
 
     # -- running ---------------------------------------------------------------------
 
@@ -361,7 +365,7 @@ class Engine:
                     held.frame = self.flows.current_frame
                     self._held += size
                     # Held bytes always come with a run left (what the guards rely on).
-                    if not run or held.size >= HOLD_BYTES_PER_FLOW or self._held > HOLD_BYTES_TOTAL:
+                    if not run or held.size >= self._join_flow or self._held > self._join_total:
                         self._release(flow, app)
                     return
                 self._release(flow, app)

@@ -12,16 +12,25 @@ import pytest
 from tests.conftest import corpus_captures, corpus_path
 from tests.engine.helpers import Run, body, run_capture, run_frames
 from tests.pcapgen import TcpSession
-from wiresift import engine as engine_module
-from wiresift.engine import HOLD_BYTES_PER_FLOW, HOLD_BYTES_TOTAL, Engine
+from wiresift.config import Config, Limits
+from wiresift.engine import Engine
 from wiresift.extract.files import NullStore
-from wiresift.protocols.ftp.parser import FtpDataParser
-from wiresift.protocols.http1.parser import HttpParser
+from wiresift.outputs.memory import MemoryContentStore, MemorySink
+
+# Every segment fed on its own: the reference the joined runs are compared with.
+UNJOINED = Config(limits=Limits(join_body_bytes=1))
 
 
-def _no_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    for parser in (HttpParser, FtpDataParser):
-        monkeypatch.setattr(parser, "body_run", lambda self, direction: 0)
+def _run(frames: list[tuple[int, bytes]], config: Config) -> tuple[Run, int]:
+    """The run, and the most bytes held at once between two packets."""
+    sink = MemorySink()
+    store = MemoryContentStore()
+    engine = Engine(config, [sink], store=store, source_name="test")
+    peak = 0
+    for ts, frame in frames:
+        engine.process(ts, 1, frame)
+        peak = max(peak, engine.held_bytes)
+    return Run(sink, store, engine.finish()), peak
 
 
 def _response(payload: bytes, *headers: str) -> bytes:
@@ -78,24 +87,12 @@ def _comparable(run: Run) -> list[dict[str, Any]]:
     return sorted(run.passports, key=lambda p: str(p["id"]))
 
 
-def test_joined_body_segments_give_identical_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_joined_body_segments_give_identical_objects() -> None:
     frames = _mixed_frames()
-    calls = {"held": 0, "fed": 0}
-    runs: dict[str, Run] = {}
-    feed = HttpParser.feed
-    for mode in calls:
-
-        def counting(self: HttpParser, *args: Any, mode: str = mode) -> Any:
-            calls[mode] += 1
-            return feed(self, *args)
-
-        with monkeypatch.context() as patch:
-            patch.setattr(HttpParser, "feed", counting)
-            if mode == "fed":
-                _no_hold(patch)
-            runs[mode] = run_frames(frames)
-    held, fed = runs["held"], runs["fed"]
-    assert calls["held"] * 5 < calls["fed"]  # the segments were joined
+    held, held_peak = _run(frames, Config())
+    fed, fed_peak = _run(frames, UNJOINED)
+    assert held_peak > 60_000  # segments were joined (up to the 64 KiB per flow) ...
+    assert fed_peak == 0  # ... and were not in the reference run
     assert _comparable(held) == _comparable(fed)
     objects = held.http()
     assert [o["http"]["uri"] for o in objects] == ["/a", "/b", "/c", "/up", "/d"]
@@ -146,12 +143,11 @@ def _edge_frames(case: str) -> list[tuple[int, bytes]]:
         "reset in mid-body",
     ],
 )
-def test_edges_of_a_run_give_identical_objects(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_edges_of_a_run_give_identical_objects(case: str) -> None:
     frames = _edge_frames(case)
-    held = run_frames(frames)
-    with monkeypatch.context() as patch:
-        _no_hold(patch)
-        fed = run_frames(frames)
+    held, peak = _run(frames, Config())
+    fed = run_frames(frames, UNJOINED)
+    assert peak > 0
     assert held.http()
     assert _comparable(held) == _comparable(fed)
     assert held.stats.anomalies == fed.stats.anomalies
@@ -171,26 +167,19 @@ def test_held_bytes_stay_under_the_engine_cap() -> None:
     for s in sessions:
         for ts, frame in s.frames:
             engine.process(ts, 1, frame)
-            peak = max(peak, engine._held)
-    assert HOLD_BYTES_TOTAL - HOLD_BYTES_PER_FLOW <= peak <= HOLD_BYTES_TOTAL
+            peak = max(peak, engine.held_bytes)
+    limits = Limits()
+    assert limits.join_body_total - limits.join_body_bytes <= peak <= limits.join_body_total
     stats = engine.finish()
-    assert engine._held == 0
+    assert engine.held_bytes == 0
     assert stats.objects["http"] == 400
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp"))
-def test_corpus_objects_do_not_depend_on_joining(
-    capture: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_corpus_objects_do_not_depend_on_joining(capture: str) -> None:
     path = corpus_path("pcaps", capture)
     held = run_capture(path)
-    with monkeypatch.context() as patch:
-        _no_hold(patch)
-        fed = run_capture(path)
+    fed = run_capture(path, UNJOINED)
     assert _comparable(held) == _comparable(fed)
     assert held.store.blobs == fed.store.blobs
-
-
-def test_hold_limits_are_named() -> None:
-    assert engine_module.HOLD_BYTES_PER_FLOW < engine_module.HOLD_BYTES_TOTAL

@@ -1118,6 +1118,12 @@ max_decompression_ratio = 1000
 max_content_encodings = 8
 # Parts of one multipart body extracted at most. Default 1024.
 max_multipart_parts = 1024
+# Consecutive body segments of one flow joined before they are parsed, hashed and written
+# (fewer calls per byte; the objects are the same), bytes; 1 feeds each segment on its
+# own. Default 65536.
+join_body_bytes = 65536
+# The same for all flows of an input together, bytes. Default 8388608 (8 MiB).
+join_body_total = 8388608
 
 [flows]
 # Seconds without a packet after which a TCP connection is closed (chat and mail sessions
