@@ -56,7 +56,6 @@ _DIRECTIONS = (Direction.ORIG, Direction.RESP)
 _PLAIN_EVENT_TYPES: Final[set[type[Event]]] = set()
 # Anomalies kept per flow for its objects (the global counter counts them all).
 MAX_FLOW_ANOMALIES = 64
-
 BUILDERS: dict[str, type[Builder]] = {
     "http": HttpBuilder,
     "http2": Http2Builder,
