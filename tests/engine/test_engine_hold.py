@@ -153,6 +153,33 @@ def test_edges_of_a_run_give_identical_objects(case: str) -> None:
     assert held.stats.anomalies == fed.stats.anomalies
 
 
+def test_imap_literal_segments_are_joined_with_the_same_mail() -> None:
+    message = (
+        b"From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\n\r\n"
+        + b"line of the body\r\n" * 12_000
+    )
+    s = TcpSession(server=("10.0.0.2", 143))
+    s.handshake()
+    s.send(False, b"* OK [CAPABILITY IMAP4rev1] ready\r\n")
+    s.send(True, b"a1 LOGIN user pass\r\n")
+    s.send(False, b"a1 OK logged in\r\n")
+    s.send(True, b"a2 SELECT INBOX\r\n")
+    s.send(False, b"* 1 EXISTS\r\na2 OK [READ-WRITE] done\r\n")
+    s.send(True, b"a3 FETCH 1 BODY[]\r\n")
+    fetch = b"* 1 FETCH (BODY[] {%d}\r\n%s)\r\na3 OK done\r\n" % (len(message), message)
+    s.send(False, fetch, 1448)
+    s.fin(True)
+    s.fin(False)
+    held, peak = _run(s.frames, Config())
+    fed, _ = _run(s.frames, UNJOINED)
+    assert peak > 60_000
+    (mail,) = [p for p in held.passports if p["kind"] == "email"]
+    assert mail["email"]["subject"] == "big"
+    (raw,) = [c for c in mail["contents"] if c["role"] == "message"]
+    assert raw["sha256"] == hashlib.sha256(message).hexdigest()
+    assert _comparable(held) == _comparable(fed)
+
+
 def test_held_bytes_stay_under_the_engine_cap() -> None:
     """Many connections in mid-body at once: what is held for all of them is bounded."""
     engine = Engine(store=NullStore())
@@ -176,7 +203,9 @@ def test_held_bytes_stay_under_the_engine_cap() -> None:
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp"))
+@pytest.mark.parametrize(
+    "capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp", "imap")
+)
 def test_corpus_objects_do_not_depend_on_joining(capture: str) -> None:
     path = corpus_path("pcaps", capture)
     held = run_capture(path)

@@ -325,6 +325,16 @@ class ImapParser(Parser):
         """Bytes held in both directions' buffers and kept command arguments."""
         return sum(len(side.buf) + side.stored + len(side.store) for side in self._sides)
 
+    def body_run(self, direction: Direction) -> int:
+        """Bytes of a literal (RFC 9051 s4.3) short of its end pass through as they come
+        (uncompressed streams only: a DEFLATE stream is inflated as it arrives)."""
+        side = self._sides[direction]
+        if side.state is not _State.LITERAL or side.buf or side.inflater is not None:
+            return 0
+        if side.closed:
+            return 0
+        return side.remaining - 1
+
     # -- input -------------------------------------------------------------------------------
 
     def _receive(self, side: _Side, data: bytes, ts: int, out: list[Event]) -> None:
