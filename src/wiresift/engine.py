@@ -367,8 +367,7 @@ class Engine:
                     if not run or held.size >= self._join_flow or self._held > self._join_total:
                         self._release(flow, app)
                     return
-                self._release(flow, app)
-                app.hold_run = 0
+                self._release_flow(flow, app)
                 if app.parser is None:
                     return
             self._feed_parser(flow, app, parser, direction, data, ts, self.flows.current_frame)

@@ -46,15 +46,13 @@ def parse_message(data: bytes) -> Message:
 
 def fast_tree(text: str) -> Message | None:
     """The tree by delimiter search, or None when the message needs the standard parser."""
-    crlf = text.count("\r\n") if "\r" in text else 0
-    if crlf:
-        if text.count("\r") != crlf or text.count("\n") != crlf:
-            return None
-        newline = "\r\n"
-    elif "\r" in text:
-        return None
-    else:
+    if "\r" not in text:
         newline = "\n"
+    else:
+        crlf = text.count("\r\n")
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            return None  # a bare CR or LF: lines as the standard parser splits them differ
+        newline = "\r\n"
     try:
         return _TreeBuilder(text, newline).entity(0, len(text), (), 0)
     except _FallbackError:
