@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import SMTP, compat32
@@ -200,3 +201,19 @@ def test_mutated_messages_give_the_standard_tree_whichever_path(name: str) -> No
             taken += 1
         assert_same_tree(parse_message(mutated), stdlib_tree(mutated))
     assert taken >= 40  # the fast path was exercised, not only the fallback
+
+
+def test_many_near_delimiters_and_parts_stay_linear() -> None:
+    """20,000 lines that start like a delimiter but are none, and 1,000 real parts."""
+    lines = b"".join(b"--Bx not a delimiter %d\r\n" % i for i in range(20_000))
+    parts = b"".join(
+        b"--B\r\nX-Part: %d\r\n\r\n%s" % (i, lines if i == 0 else b"p\r\n") for i in range(1000)
+    )
+    data = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + parts + b"--B--\r\n"
+    started = time.process_time()
+    tree = fast_tree(data.decode("ascii"))
+    elapsed = time.process_time() - started
+    assert tree is not None
+    assert len(_payload(tree)) == 1000
+    assert elapsed < 5  # under 0.1 s here; scanning quadratic in the lines would not be
+    assert_same_tree(tree, stdlib_tree(data))
