@@ -370,7 +370,7 @@ class Engine:
                 self._release_flow(flow, app)
                 if app.parser is None:
                     return
-            self._feed_parser(flow, app, parser, direction, data, ts, self.flows.current_frame)
+            self._feed_parser(flow, app, parser, direction, data, ts)
             parser = app.parser
             if parser is not None:
                 run = parser.body_run(direction)
@@ -404,9 +404,9 @@ class Engine:
         direction: Direction,
         data: bytes,
         ts: int,
-        frame: int,
     ) -> None:
-        """The hot path: one call per in-order chunk of an identified stream."""
+        """Feed the parser and hand on its events: one call per in-order chunk of an
+        identified stream (the hot path), and the replays of detection and hand-overs."""
         try:
             events = parser.feed(direction, data, ts)
         except Exception as exc:  # a wiresift bug: contain it to this flow
@@ -419,7 +419,7 @@ class Engine:
                 if type(event) in _PLAIN_EVENT_TYPES:
                     # One event the engine has nothing to do with (a body piece):
                     # straight to the builder, as _dispatch would hand it.
-                    records = builder.on_event(event, frame)
+                    records = builder.on_event(event, self.flows.current_frame)
                     if records:
                         self._emit(records)
                     return
@@ -443,7 +443,7 @@ class Engine:
         current = frames.current_frame
         frames.current_frame = held.frame
         try:
-            self._feed_parser(flow, app, parser, direction, data, held.ts, held.frame)
+            self._feed_parser(flow, app, parser, direction, data, held.ts)
         finally:
             frames.current_frame = current
 
@@ -696,7 +696,7 @@ class Engine:
 
     def _feed(self, flow: Flow, app: _FlowApp, direction: Direction, data: bytes, ts: int) -> None:
         if app.parser is not None:
-            self._guarded(flow, app, ts, app.parser.feed, direction, data, ts)
+            self._feed_parser(flow, app, app.parser, direction, data, ts)
 
     def _gap(self, flow: Flow, app: _FlowApp, direction: Direction, size: int, ts: int) -> None:
         if app.parser is not None:
@@ -715,7 +715,7 @@ class Engine:
         *args: object,
     ) -> None:
         """Call the parser; an exception (a wiresift bug) switches it off for this flow only.
-        (stream_data inlines the same for feed, on the hot path.)"""
+        (_feed_parser does the same for feed, with a shortcut for a lone body event.)"""
         try:
             events = call(*args)
         except Exception as exc:
