@@ -1,8 +1,9 @@
 """Memory held per open TCP connection (not a test).
 
-Feeds N connections into one engine and keeps them all open (no FIN, no timeout), then
-reports the growth of the process's traced Python memory and of its RSS divided by N.
-Four states are measured on fresh engines: after the handshake only; after a request is
+Feeds N connections into one engine and keeps them all open (no FIN, no timeout, the flow
+limit raised to N), then reports the growth of the process's traced Python memory and of
+its RSS divided by N. Five states are measured on fresh engines: an unanswered SYN (a scan
+or a flood); after the handshake only; after a request is
 waiting for its response (detector done, HTTP parser and builder allocated); idle on a
 keep-alive connection after a whole exchange; and in the middle of a response body
 (content being hashed).
@@ -61,7 +62,7 @@ def rss_kb() -> int:
 
 
 def measure(count: int, stage: str) -> tuple[float, float]:
-    engine = Engine(Config(), [], store=NullStore())
+    engine = Engine(Config(max_flows=max(count, Config().max_flows)), [], store=NullStore())
     server = bytes([10, 1, 0, 1])
     gc.collect()
     tracemalloc.start()
@@ -74,6 +75,8 @@ def measure(count: int, stage: str) -> tuple[float, float]:
         isn_c, isn_s = 1000, 5000
         ts += 1000
         engine.process(ts, 1, frame(client, server, sport, 80, isn_c, 0, SYN))
+        if stage == "syn":
+            continue
         engine.process(ts, 1, frame(server, client, 80, sport, isn_s, isn_c + 1, SYN | ACK))
         engine.process(ts, 1, frame(client, server, sport, 80, isn_c + 1, isn_s + 1, ACK))
         if stage in ("request", "keepalive", "body"):
@@ -98,7 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--connections", type=int, default=100_000)
     args = parser.parse_args()
-    for stage in ("handshake", "request", "keepalive", "body"):
+    for stage in ("syn", "handshake", "request", "keepalive", "body"):
         traced, rss = measure(args.connections, stage)
         print(
             f"{args.connections:,} open connections, {stage:<9}: "

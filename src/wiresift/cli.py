@@ -67,7 +67,8 @@ def _summary(stats: RunStats, out: Path | None) -> str:
     lines = [
         f"packets   {stats.packets:,}",
         f"bytes     {stats.bytes:,}",
-        f"flows     {stats.flows:,}",
+        f"flows     {stats.flows:,}"
+        + (f" ({stats.flows_evicted:,} evicted: max_flows reached)" if stats.flows_evicted else ""),
     ]
     total = sum(stats.objects.values())
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.objects.items())) or "none"

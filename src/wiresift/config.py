@@ -80,7 +80,13 @@ class Config:
     # An open TCP connection silent this long is ended (chat and mail sessions idle for
     # many minutes; Suricata's established-flow timeout is 3600 s too).
     tcp_idle_timeout: int = 3600
+    # A TCP connection that has carried no payload yet (a SYN with no answer, a handshake
+    # and nothing after it) ends after this long without a packet (Suricata's "new" flows).
+    tcp_new_timeout: int = 60
     udp_idle_timeout: int = 60
+    # Flows held at once per input; past it the least recently active ones are evicted,
+    # connections without payload first (flow/table.py).
+    max_flows: int = 100_000
     # What the flow key includes besides the 5-tuple (see flow/table.py FlowConfig).
     key_vlan: bool = True
     key_tunnel: bool = True

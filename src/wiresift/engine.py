@@ -104,6 +104,7 @@ class RunStats:
     packets: int = 0
     bytes: int = 0
     flows: int = 0
+    flows_evicted: int = 0  # ended early to keep the flow table under max_flows
     rejected: int = 0  # packets the accept/reject rules turned away
     objects: Counter[str] = field(default_factory=Counter)
     objects_by_protocol: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -199,7 +200,9 @@ class Engine:
             self.config.limits,
             FlowConfig(
                 tcp_idle_timeout=self.config.tcp_idle_timeout,
+                tcp_new_timeout=self.config.tcp_new_timeout,
                 udp_idle_timeout=self.config.udp_idle_timeout,
+                max_flows=self.config.max_flows,
                 key_vlan=self.config.key_vlan,
                 key_tunnel=self.config.key_tunnel,
                 uid_salt=uid_salt,
@@ -323,6 +326,7 @@ class Engine:
             if close is not None:
                 close()
         self.stats.flows = self.flows.flows_total
+        self.stats.flows_evicted = self.flows.flows_evicted
         for name, count in self.decoder.anomalies.items():
             self.stats.anomalies[name] += count
         self.stats.cpu_seconds += time.process_time() - cpu0

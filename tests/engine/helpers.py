@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,17 @@ def body(passport: dict[str, Any], role: str = "response-body") -> dict[str, Any
 
 
 def run_frames(
-    frames: Iterable[tuple[int, bytes]], config: Config | None = None, linktype: int = 1
+    frames: Iterable[tuple[int, bytes]],
+    config: Config | None = None,
+    linktype: int = 1,
+    anomaly_log: Callable[[str, str, str, int], None] | None = None,
 ) -> Run:
     """Feed Ethernet frames straight into an engine."""
     sink = MemorySink()
     store = MemoryContentStore()
-    engine = Engine(config or Config(), [sink], store=store, source_name="test")
+    engine = Engine(
+        config or Config(), [sink], store=store, source_name="test", anomaly_log=anomaly_log
+    )
     for ts, frame in frames:
         engine.process(ts, linktype, frame)
     return Run(sink, store, engine.finish())

@@ -354,6 +354,7 @@ interfaces = ["{site.iface}"]
     assert f"wiresift_input_up{{{label}}} 1.0" in metrics
     assert f'wiresift_objects_total{{{label},object_kind="http",protocol="http"}} 4.0' in metrics
     assert f"wiresift_kernel_dropped_total{{{label}}} 0.0" in metrics
+    assert f"wiresift_flows_evicted_total{{{label}}} 0.0" in metrics
     assert summary(passports(out)) == expected_rows(
         site.iface, [(PORTS[0], "a"), (PORTS[1], "a"), (PORTS[1], "c"), (PORTS[1], "b")]
     )

@@ -525,14 +525,22 @@ def test_engine_config_carries_flows_limits_and_output() -> None:
     )
     no_vlan = apply_overrides(
         settings,
-        {"flows.key_vlan": False, "flows.tcp_idle_timeout": 30, "output.store_content": False},
+        {
+            "flows.key_vlan": False,
+            "flows.tcp_idle_timeout": 30,
+            "flows.tcp_new_timeout": 10,
+            "flows.max_flows": 5000,
+            "output.store_content": False,
+        },
     )
     config = no_vlan.engine_config(frozenset(), KNOWN)
-    assert (config.key_vlan, config.tcp_idle_timeout, config.output.store_content) == (
-        False,
-        30,
-        False,
-    )
+    assert (
+        config.key_vlan,
+        config.tcp_idle_timeout,
+        config.tcp_new_timeout,
+        config.max_flows,
+        config.output.store_content,
+    ) == (False, 30, 10, 5000, False)
     assert config.disabled_protocols == frozenset(KNOWN)
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from wiresift.config import Limits
 from wiresift.detect.signatures import Confidence, Verdict
 from wiresift.protocols.base import Direction, ProtocolSpec
 
+# The other direction, by index (an enum call costs more, and runs once per packet here).
+_OTHER: Final = (Direction.RESP, Direction.ORIG)
 # A chunk of a stream seen during detection: bytes, or an int for a gap of that many bytes.
 Chunk = tuple[Direction, bytes | int]
 
@@ -58,7 +61,7 @@ class StreamDetector:
         if len(buf) < cap:
             buf = self._bufs[direction] = buf + data[: cap - len(buf)]
         pending = False
-        other = Direction(1 - direction)
+        other = _OTHER[direction]
         for spec in self._specs:
             verdict, reverse, how = self._check(spec, direction, other, buf)
             if verdict is Verdict.MATCH:
@@ -140,7 +143,7 @@ class DatagramDetector:
         if self._held + len(data) <= self.limits.detect_buffer_bytes:
             self.chunks.append((direction, data))
             self._held += len(data)
-        other = Direction(1 - direction)
+        other = _OTHER[direction]
         head = data[: self.limits.detect_buffer_bytes]
         for spec in self._specs:
             first = spec.extra.get("first_datagrams")

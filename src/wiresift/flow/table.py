@@ -7,8 +7,18 @@ its two endpoints ("side 0" and "side 1", in order of first appearance) is the i
 a SYN decides, a SYN-ACK decides the other way, and a flow whose start was not captured is
 marked ``mid_stream`` and may have its roles flipped later by protocol detection.
 
-Time comes only from packets: idle flows expire when packet time passes their deadline
-(Zeek's ``tcp_inactivity_timeout``, 5 minutes, and ``udp_inactivity_timeout``, 1 minute).
+Time comes only from packets: idle flows expire when packet time passes their deadline.
+Three queues, each in rough order of activity, hold the flows by timeout class (Suricata's
+flow states): TCP connections that have carried no payload yet (a lone SYN, a handshake,
+stray ACKs) expire after ``tcp_new_timeout``, the others after ``tcp_idle_timeout``, UDP
+flows after ``udp_idle_timeout``. A connection that has carried nothing keeps no
+reassembly state, only its initial sequence numbers and last acknowledgements.
+
+The table holds at most ``max_flows`` flows. A new flow past that evicts an old one, the
+least recently active connection without payload first, then UDP, then established TCP
+(Suricata's emergency eviction, in this order so that a scan or a flood does not end the
+real connections): it ends with reason ``evicted``, its objects so far are delivered, and
+it is counted in ``flows_evicted``. Memory is bounded whatever the traffic.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ NS: Final = 1_000_000_000
 SWEEP_INTERVAL_NS: Final = NS
 # Distinct encapsulation chains whose key context is remembered (each VLAN/tunnel is one).
 MAX_KEY_CONTEXTS: Final = 4096
+# End reasons after which a connection's key is remembered for ``closed_linger``.
+_LINGER_REASONS: Final = frozenset({"fin", "rst"})
 # Ports below this are taken as the server's side of a flow whose start was not captured.
 EPHEMERAL_FLOOR: Final = 1024
 
@@ -46,7 +58,13 @@ class FlowConfig:
     """Timeouts, in seconds of packet time, and what the flow key includes."""
 
     tcp_idle_timeout: int = 3600
+    # A TCP connection that has carried no payload yet (a SYN with no answer, a handshake
+    # and nothing after it) is dropped after this long without a packet (Suricata's "new"
+    # flow timeout). A connection used later is then picked up mid-stream.
+    tcp_new_timeout: int = 60
     udp_idle_timeout: int = 60
+    # Flows held at once (the rest of the flow table's memory bound; see the module text).
+    max_flows: int = 100_000
     # A closed connection's key is remembered this long, so that its last ACKs and
     # retransmissions do not open a new, mid-stream flow.
     closed_linger: int = 5
@@ -85,18 +103,21 @@ class Flow:
     """One connection or UDP conversation. Plain slots: one per flow, never per packet."""
 
     __slots__ = (
+        "ack0",
+        "ack1",
         "addr0",
         "addr1",
         "app",
         "bytes0",
         "bytes1",
         "closed",
-        "early_ack",
         "encap",
         "fin_mask",
         "first_frame",
         "first_ts",
         "flipped",
+        "isn0",
+        "isn1",
         "key",
         "last_frame",
         "last_ts",
@@ -129,7 +150,13 @@ class Flow:
         self.closed = False
         self.fin_mask = 0  # bit per side: FIN seen
         self.syn_seq: int | None = None
-        self.early_ack: tuple[int, int] | None = None  # (side, ack) before any payload
+        # Before the first payload (no reassembler yet): each side's initial sequence number
+        # and the last acknowledgement each side sent, replayed into the reassemblers when
+        # they are made.
+        self.isn0: int | None = None
+        self.isn1: int | None = None
+        self.ack0: int | None = None
+        self.ack1: int | None = None
         self.reasm: list[TcpReassembler] | None = None
         # Owned by the handler (detection/parser state); Any so that the handler reads it
         # as its own type without a cast call per packet.
@@ -161,7 +188,7 @@ class FlowHandler(Protocol):
 
 
 class FlowTable:
-    """Finds the flow of each packet, runs TCP reassembly, expires idle flows."""
+    """Finds the flow of each packet, runs TCP reassembly, expires and evicts flows."""
 
     def __init__(
         self,
@@ -174,15 +201,21 @@ class FlowTable:
         self.budget = budget  # shared memory budget of reassembly buffers (flow/budget.py)
         self.limits = limits
         self.config = config
-        self.flows: OrderedDict[tuple[object, ...], Flow] = OrderedDict()
+        # The three timeout classes, each an activity-ordered queue (see the module text).
+        self._new: OrderedDict[tuple[object, ...], Flow] = OrderedDict()  # TCP, no payload
+        self._live: OrderedDict[tuple[object, ...], Flow] = OrderedDict()  # TCP with payload
+        self._udp: OrderedDict[tuple[object, ...], Flow] = OrderedDict()
         self._closed: OrderedDict[tuple[object, ...], int] = OrderedDict()
         self._next_sweep = 0
         self._count = 0
         self.flows_total = 0
+        self.flows_evicted = 0
         self.current_frame = 0
         self._tcp_timeout = config.tcp_idle_timeout * NS
+        self._new_timeout = config.tcp_new_timeout * NS
         self._udp_timeout = config.udp_idle_timeout * NS
         self._linger = config.closed_linger * NS
+        self._max_flows = max(1, config.max_flows)
         self._contexts: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _context_of(self, encap: tuple[str, ...]) -> tuple[str, ...]:
@@ -192,7 +225,13 @@ class FlowTable:
         return context
 
     def __len__(self) -> int:
-        return len(self.flows)
+        return len(self._new) + len(self._live) + len(self._udp)
+
+    def open_flows(self) -> list[Flow]:
+        """The flows held now, least recently active first."""
+        flows = [*self._new.values(), *self._live.values(), *self._udp.values()]
+        flows.sort(key=_activity)
+        return flows
 
     # -- packets --------------------------------------------------------------------
 
@@ -212,18 +251,22 @@ class FlowTable:
             key = (src, sport, dst, dport, proto, context)
         else:
             key = (dst, dport, src, sport, proto, context)
-        flow = self.flows.get(key)
         if proto == IPPROTO_UDP:
+            udp = self._udp
+            flow = udp.get(key)
             if flow is None:
-                flow = self._new_flow(key, d, ts, frame)
+                flow = self._new_flow(udp, key, d, ts, frame)
             side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
-            self._touch(flow, key, side, len(payload), ts, frame)
+            self._touch(flow, udp, key, side, len(payload), ts, frame)
             self.handler.datagram(flow, side, payload, ts)
             return
+        flow = self._live.get(key)
         if flow is None:
-            if key in self._closed and not (flags & TCP_SYN and not flags & TCP_ACK):
-                return  # trailing packets of a connection already closed
-            flow = self._new_tcp(key, d, ts, frame)
+            flow = self._new.get(key)
+            if flow is None:
+                if key in self._closed and not (flags & TCP_SYN and not flags & TCP_ACK):
+                    return  # trailing packets of a connection already closed
+                flow = self._new_tcp(key, d, ts, frame)
         side = 0 if (sport == flow.port0 and src == flow.addr0) else 1
         if flags & TCP_SYN:
             if not flags & TCP_ACK and flow.syn_seq is not None and seq != flow.syn_seq:
@@ -231,7 +274,12 @@ class FlowTable:
                 self._close(flow, ts, "port_reuse")
                 flow = self._new_tcp(key, d, ts, frame)
                 side = 0
-            self._reasm(flow)[side].syn(seq, ts)
+            if flow.reasm is not None:
+                flow.reasm[side].syn(seq, ts)
+            elif side:
+                flow.isn1 = seq
+            else:
+                flow.isn0 = seq
             if not flags & TCP_ACK:
                 flow.syn_seq = seq
         # _touch, inlined: this runs for every TCP packet.
@@ -243,21 +291,22 @@ class FlowTable:
             flow.bytes0 += len(payload)
         flow.last_ts = ts
         flow.last_frame = frame
-        if ts - flow.moved_ts > NS:
-            self.flows.move_to_end(key)
-            flow.moved_ts = ts
         reasm = flow.reasm
+        if ts - flow.moved_ts > NS:
+            (self._new if reasm is None else self._live).move_to_end(key)
+            flow.moved_ts = ts
         if reasm is None:
             if not payload and not flags & (TCP_FIN | TCP_RST):
                 if flags & TCP_ACK:
-                    # Remember the last pure ACK: in a capture that starts mid-connection
-                    # it tells where the other side's stream stands (see TcpReassembler.ack).
-                    flow.early_ack = (side, ack)
+                    # Remember the last pure ACK of each side: in a capture that starts
+                    # mid-connection it tells where the other side's stream stands (see
+                    # TcpReassembler.ack).
+                    if side:
+                        flow.ack1 = ack
+                    else:
+                        flow.ack0 = ack
                 return
-            reasm = self._reasm(flow)
-            early = flow.early_ack
-            if early is not None and flow.syn_seq is None:
-                reasm[1 - early[0]].ack(early[1], ts)
+            reasm = self._establish(flow, ts)
         if flags & TCP_ACK:
             acked = reasm[1 - side]
             expected = acked.next_seq
@@ -276,7 +325,14 @@ class FlowTable:
             self._close(flow, ts, "rst")
 
     def _touch(
-        self, flow: Flow, key: tuple[object, ...], side: int, size: int, ts: int, frame: int
+        self,
+        flow: Flow,
+        queue: OrderedDict[tuple[object, ...], Flow],
+        key: tuple[object, ...],
+        side: int,
+        size: int,
+        ts: int,
+        frame: int,
     ) -> None:
         if side:
             flow.pkts1 += 1
@@ -287,25 +343,34 @@ class FlowTable:
         flow.last_ts = ts
         flow.last_frame = frame
         if ts - flow.moved_ts > NS:
-            # Keep the table in rough order of activity (one-second granularity) so that
+            # Keep the queue in rough order of activity (one-second granularity) so that
             # the sweep only looks at the front.
-            self.flows.move_to_end(key)
+            queue.move_to_end(key)
             flow.moved_ts = ts
 
-    def _new_flow(self, key: tuple[object, ...], d: Decoded, ts: int, frame: int) -> Flow:
+    def _new_flow(
+        self,
+        queue: OrderedDict[tuple[object, ...], Flow],
+        key: tuple[object, ...],
+        d: Decoded,
+        ts: int,
+        frame: int,
+    ) -> Flow:
+        if len(self._new) + len(self._live) + len(self._udp) >= self._max_flows:
+            self._evict(ts)
         self._count += 1
         self.flows_total += 1
         digest = hashlib.blake2b(
             (repr((key, ts, self._count)) + self.config.uid_salt).encode(), digest_size=5
         ).hexdigest()
         flow = Flow(key, f"W{digest}{self._count:x}", d, ts, frame)
-        self.flows[key] = flow
+        queue[key] = flow
         self._closed.pop(key, None)
         self.handler.flow_start(flow)
         return flow
 
     def _new_tcp(self, key: tuple[object, ...], d: Decoded, ts: int, frame: int) -> Flow:
-        flow = self._new_flow(key, d, ts, frame)
+        flow = self._new_flow(self._new, key, d, ts, frame)
         flags = d.flags
         if flags & TCP_SYN:
             flow.flipped = 1 if flags & TCP_ACK else 0
@@ -316,10 +381,23 @@ class FlowTable:
                 flow.flipped = 1
         return flow
 
-    def _reasm(self, flow: Flow) -> list[TcpReassembler]:
-        if flow.reasm is None:
-            flow.reasm = [self._make_reassembler(flow, 0), self._make_reassembler(flow, 1)]
-        return flow.reasm
+    def _establish(self, flow: Flow, ts: int) -> list[TcpReassembler]:
+        """The connection's first payload (or FIN/RST): make its reassemblers from what the
+        packets before told, and move it to the established queue."""
+        reasm = flow.reasm = [self._make_reassembler(flow, 0), self._make_reassembler(flow, 1)]
+        if flow.isn0 is not None:
+            reasm[0].syn(flow.isn0, ts)
+        if flow.isn1 is not None:
+            reasm[1].syn(flow.isn1, ts)
+        if flow.ack0 is not None:
+            reasm[1].ack(flow.ack0, ts)
+        if flow.ack1 is not None:
+            reasm[0].ack(flow.ack1, ts)
+        key = flow.key
+        if self._new.pop(key, None) is flow:
+            self._live[key] = flow
+            flow.moved_ts = ts
+        return reasm
 
     def _make_reassembler(self, flow: Flow, side: int) -> TcpReassembler:
         # partial objects are about half the size of closures, and there are six per flow.
@@ -344,22 +422,50 @@ class FlowTable:
             flow.reasm[1].finish(ts)
         self.handler.flow_end(flow, ts, reason)
         flow.reasm = None
-        if self.flows.get(flow.key) is flow:
-            del self.flows[flow.key]
+        key = flow.key
         if flow.proto == IPPROTO_TCP:
-            self._closed[flow.key] = ts
-            self._closed.move_to_end(flow.key)
+            if self._live.get(key) is flow:
+                del self._live[key]
+            elif self._new.get(key) is flow:
+                del self._new[key]
+            if reason not in _LINGER_REASONS:
+                return  # an expired or evicted connection may go on: it is picked up again
+            closed = self._closed
+            closed[key] = ts
+            closed.move_to_end(key)
+            if len(closed) > self._max_flows:
+                closed.popitem(last=False)
+        elif self._udp.get(key) is flow:
+            del self._udp[key]
+
+    def _evict(self, ts: int) -> None:
+        """Make room for one flow: end the least recently active connection that carried no
+        payload, else the least recently active UDP flow, else established connection."""
+        for queue in (self._new, self._udp, self._live):
+            if queue:
+                flow = next(iter(queue.values()))
+                self.flows_evicted += 1
+                if flow.bytes0 or flow.bytes1:
+                    # Its objects end here, incomplete: say why.
+                    self.handler.flow_anomaly(
+                        flow, "flow_evicted", f"the flow table was full ({self._max_flows})", ts
+                    )
+                self._close(flow, ts, "evicted")
+                return
 
     def expire(self, now: int) -> None:
         """End flows idle past their timeout, by packet time."""
         self._next_sweep = now + SWEEP_INTERVAL_NS
-        flows = self.flows
-        while flows:
-            flow = next(iter(flows.values()))
-            timeout = self._tcp_timeout if flow.proto == IPPROTO_TCP else self._udp_timeout
-            if flow.last_ts + timeout > now:
-                break
-            self._close(flow, now, "timeout")
+        for queue, timeout in (
+            (self._new, self._new_timeout),
+            (self._live, self._tcp_timeout),
+            (self._udp, self._udp_timeout),
+        ):
+            while queue:
+                flow = next(iter(queue.values()))
+                if flow.last_ts + timeout > now:
+                    break
+                self._close(flow, now, "timeout")
         closed = self._closed
         limit = now - self._linger
         while closed:
@@ -369,7 +475,12 @@ class FlowTable:
             del closed[key]
 
     def flush(self, ts: int) -> None:
-        """End every flow (end of input)."""
-        for flow in list(self.flows.values()):
+        """End every flow (end of input), least recently active first."""
+        for flow in self.open_flows():
             self._close(flow, max(ts, flow.last_ts), "end_of_input")
         self._closed.clear()
+
+
+def _activity(flow: Flow) -> int:
+    """Sort key of the activity order (a flow's place in its queue)."""
+    return flow.moved_ts

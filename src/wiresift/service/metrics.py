@@ -32,6 +32,7 @@ class InputCounters:
     dropped_ours: int = 0  # packets wiresift could not take (read errors, memory budget)
     flows_open: int = 0
     flows_total: int = 0
+    flows_evicted: int = 0  # ended early at the max_flows limit
     objects: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, protocol)
     anomalies: dict[str, int] = field(default_factory=dict)
     files_done: int = 0
@@ -63,6 +64,10 @@ def _families(snap: Snapshot) -> Iterator[Metric]:
         ),
         "dropped_ours": ("wiresift_dropped", "Packets wiresift could not process"),
         "flows_total": ("wiresift_flows", "Flows seen"),
+        "flows_evicted": (
+            "wiresift_flows_evicted",
+            "Flows ended early because the flow table was full (max_flows)",
+        ),
         "files_done": ("wiresift_capdrop_files_done", "Drop-directory files processed"),
         "files_failed": ("wiresift_capdrop_files_failed", "Drop-directory files that failed"),
     }

@@ -303,6 +303,7 @@ class LiveInput:
             dropped_ours=self.dropped_ours,
             flows_open=len(self.engine.flows),
             flows_total=self.engine.flows.flows_total,
+            flows_evicted=self.engine.flows.flows_evicted,
             objects=dict(stats.objects_by_protocol),
             anomalies=dict(stats.anomalies) | dict(self.engine.decoder.anomalies),
         )
@@ -482,6 +483,7 @@ class CapdropInput:
         totals.bytes += stats.bytes
         totals.rejected += stats.rejected
         totals.flows_total += engine.flows.flows_total
+        totals.flows_evicted += engine.flows.flows_evicted
         for key, count in stats.objects_by_protocol.items():
             totals.objects[key] = totals.objects.get(key, 0) + count
         for name, count in stats.anomalies.items():
@@ -509,6 +511,7 @@ class CapdropInput:
             bytes=totals.bytes,
             rejected=totals.rejected,
             flows_total=totals.flows_total,
+            flows_evicted=totals.flows_evicted,
             objects=dict(totals.objects),
             anomalies=dict(totals.anomalies),
             files_done=self.files_done,
@@ -520,6 +523,7 @@ class CapdropInput:
             out.bytes += engine.stats.bytes
             out.flows_open = len(engine.flows)
             out.flows_total += engine.flows.flows_total
+            out.flows_evicted += engine.flows.flows_evicted
         return out
 
 

@@ -107,7 +107,9 @@ class FlowSettings:
     """The [flows] table, plus the [limits] table of the engine."""
 
     tcp_idle_timeout: int = 3600
+    tcp_new_timeout: int = 60
     udp_idle_timeout: int = 60
+    max_flows: int = 100_000
     key_vlan: bool = True
     key_tunnel: bool = True
     memory_budget: int = 256 * MIB
@@ -225,7 +227,9 @@ class Settings:
             output=self.output.output_config(),
             disabled_protocols=frozenset(known) - protocols,
             tcp_idle_timeout=self.flows.tcp_idle_timeout,
+            tcp_new_timeout=self.flows.tcp_new_timeout,
             udp_idle_timeout=self.flows.udp_idle_timeout,
+            max_flows=self.flows.max_flows,
             key_vlan=self.flows.key_vlan,
             key_tunnel=self.flows.key_tunnel,
             memory_budget=self.flows.memory_budget,
@@ -580,7 +584,9 @@ _OUTPUT: Final[Mapping[str, Converter]] = {
 _LIMITS: Final[Mapping[str, Converter]] = {item.name: _integer(1) for item in fields(Limits)}
 _FLOWS: Final[Mapping[str, Converter]] = {
     "tcp_idle_timeout": _integer(1, 86400),
+    "tcp_new_timeout": _integer(1, 86400),
     "udp_idle_timeout": _integer(1, 86400),
+    "max_flows": _integer(1, 100_000_000),
     "key_vlan": _boolean,
     "key_tunnel": _boolean,
     "memory_budget": _size(MIB, TIB),
@@ -1129,8 +1135,17 @@ join_body_total = 8388608
 # Seconds without a packet after which a TCP connection is closed (chat and mail sessions
 # idle for many minutes; Suricata's established timeout is the same). 1 to 86400, default 3600.
 tcp_idle_timeout = 3600
+# Seconds without a packet after which a TCP connection that has carried no payload yet (a
+# SYN with no answer, a bare handshake) is dropped; if it is used later, it is picked up
+# mid-stream. Scans and SYN floods leave these behind. 1 to 86400, default 60.
+tcp_new_timeout = 60
 # Seconds without a packet after which a UDP flow ends. 1 to 86400, default 60.
 udp_idle_timeout = 60
+# Flows held at once per input. A new flow past it ends the least recently active one:
+# a connection without payload first, then a UDP flow, then an established connection
+# (counted as evicted; its objects so far are delivered). An established connection holds
+# about 10 KB, one without payload about 1 KB. 1 to 100000000, default 100000.
+max_flows = 100000
 # Keep flows apart by VLAN id (the same addresses on two VLANs are two flows).
 # true | false, default true.
 key_vlan = true
