@@ -1,16 +1,18 @@
 """Memory held per open TCP connection (not a test).
 
 Feeds N connections into one engine and keeps them all open (no FIN, no timeout, the flow
-limit raised to N), then reports the growth of the process's traced Python memory and of
-its RSS divided by N. Five states are measured on fresh engines: an unanswered SYN (a scan
-or a flood); after the handshake only; after a request is
-waiting for its response (detector done, HTTP parser and builder allocated); idle on a
+limit raised to N), then reports the growth of the process's RSS (tracemalloc off) or of
+its traced Python memory, divided by N. Five states are measured on fresh engines: an
+unanswered SYN (a scan or a flood); after the handshake only; after a request is waiting
+for its response (detector done, HTTP parser and builder allocated); idle on a
 keep-alive connection after a whole exchange; and in the middle of a response body
 (content being hashed).
 
-Reproduce:
+Reproduce (each state and measure in a fresh process):
 
-    .venv/bin/python bench/bench_connections.py --connections 100000
+    for m in rss traced; do for s in syn handshake request keepalive body; do
+        .venv/bin/python bench/bench_connections.py --connections 100000 --stages $s \
+            --measure $m; done; done
 """
 
 from __future__ import annotations
@@ -56,16 +58,22 @@ RESPONSES = {
 }
 
 
+STAGES = ("syn", "handshake", "request", "keepalive", "body")
+
+
 def rss_kb() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() // 1024
 
 
-def measure(count: int, stage: str) -> tuple[float, float]:
+def measure(count: int, stage: str, how: str) -> float:
+    """Bytes per connection: RSS growth (``how == "rss"``, tracemalloc off, since its own
+    bookkeeping is larger than many of the blocks it traces) or traced Python memory."""
     engine = Engine(Config(max_flows=max(count, Config().max_flows)), [], store=NullStore())
     server = bytes([10, 1, 0, 1])
     gc.collect()
-    tracemalloc.start()
+    if how == "traced":
+        tracemalloc.start()
     base_traced = tracemalloc.get_traced_memory()[0]
     base_rss = rss_kb()
     ts = 1_700_000_000 * 10**9
@@ -94,18 +102,33 @@ def measure(count: int, stage: str) -> tuple[float, float]:
     tracemalloc.stop()
     rss = rss_kb() - base_rss
     assert len(engine.flows) == count, len(engine.flows)
-    return traced / count, rss * 1024 / count
+    return (traced if how == "traced" else rss * 1024) / count
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--connections", type=int, default=100_000)
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="comma-separated states to measure, in this process (one per process gives "
+        "RSS figures free of the heap the others leave)",
+    )
+    parser.add_argument(
+        "--measure",
+        choices=["rss", "traced"],
+        default="rss",
+        help="RSS growth with tracemalloc off, or traced Python memory",
+    )
     args = parser.parse_args()
-    for stage in ("syn", "handshake", "request", "keepalive", "body"):
-        traced, rss = measure(args.connections, stage)
+    for stage in args.stages.split(","):
+        if stage not in STAGES:
+            parser.error(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+        per_connection = measure(args.connections, stage, args.measure)
+        what = "RSS" if args.measure == "rss" else "traced Python memory"
         print(
             f"{args.connections:,} open connections, {stage:<9}: "
-            f"{traced:,.0f} bytes/connection traced Python memory, {rss:,.0f} bytes RSS"
+            f"{per_connection:,.0f} bytes/connection {what}"
         )
     print(f"reproduce: {sys.executable} {' '.join(sys.argv)}")
     return 0

@@ -393,6 +393,7 @@ class FlowTable:
             reasm[1].ack(flow.ack0, ts)
         if flow.ack1 is not None:
             reasm[0].ack(flow.ack1, ts)
+        flow.isn0 = flow.isn1 = flow.ack0 = flow.ack1 = None  # the reassemblers know now
         key = flow.key
         if self._new.pop(key, None) is flow:
             self._live[key] = flow
