@@ -1,5 +1,5 @@
-"""A scan, a SYN flood and a stream of one-datagram UDP flows through the default flow
-limit (not a test).
+"""A SYN flood, a port scan and a stream of one-datagram UDP flows through the default
+flow limit (not a test).
 
 Builds the packets in memory, feeds them to one engine with the default configuration and
 prints CPU microseconds per packet, flows seen and evicted, flows held at the end, and the
@@ -8,7 +8,9 @@ number of packets.
 
 Reproduce:
 
-    .venv/bin/python bench/bench_flood.py --packets 1000000
+    .venv/bin/python bench/bench_flood.py --kind syn --packets 1000000
+    .venv/bin/python bench/bench_flood.py --kind scan --packets 500000
+    .venv/bin/python bench/bench_flood.py --kind udp --packets 300000 --rate 1000
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ ETH = struct.Struct("!6s6sH")
 IP = struct.Struct("!BBHHHBBH4s4s")
 TCP = struct.Struct("!HHIIBBHHH")
 UDP = struct.Struct("!HHHH")
-SYN = 0x02
+SYN, RST, ACK = 0x02, 0x04, 0x10
 DNS_QUERY = bytes.fromhex("12340100000100000000000003777777076578616d706c6503636f6d0000010001")
 SERVER = bytes([192, 168, 0, 1])
 
@@ -45,6 +47,17 @@ def syn_flood(count: int) -> Iterator[bytes]:
         yield ip_frame(
             src, 6, TCP.pack(40000 + i % 20000, 1 + i % 65535, i, 0, 5 << 4, SYN, 0, 0, 0)
         )
+
+
+def port_scan(count: int) -> Iterator[bytes]:
+    """A SYN scan of closed ports: each SYN answered by RST/ACK (count is SYNs)."""
+    scanner = bytes([10, 8, 0, 1])
+    for i in range(count):
+        sport, dport = 40000 + i % 20000, 1 + i % 65535
+        yield ip_frame(scanner, 6, TCP.pack(sport, dport, i, 0, 5 << 4, SYN, 1024, 0, 0))
+        reply = TCP.pack(dport, sport, 0, i + 1, 5 << 4, RST | ACK, 0, 0, 0)
+        ip = IP.pack(0x45, 0, 40, 0, 0, 64, 6, 0, SERVER, scanner) + reply
+        yield ETH.pack(b"\x04" * 6, b"\x02" * 6, 0x0800) + ip
 
 
 def udp_queries(count: int) -> Iterator[bytes]:
@@ -80,11 +93,12 @@ def run(name: str, frames: Iterator[bytes], rate: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--packets", type=int, default=1_000_000)
-    parser.add_argument("--kind", choices=["syn", "udp"], default="syn")
+    parser.add_argument("--kind", choices=["syn", "scan", "udp"], default="syn")
     parser.add_argument("--rate", type=int, default=100_000, help="packets per second")
     args = parser.parse_args()
-    frames = syn_flood(args.packets) if args.kind == "syn" else udp_queries(args.packets)
-    run(f"{args.kind} flood", frames, args.rate)
+    kinds = {"syn": syn_flood, "scan": port_scan, "udp": udp_queries}
+    frames = kinds[args.kind](args.packets)
+    run(args.kind, frames, args.rate)
     print(f"reproduce: {sys.executable} {' '.join(sys.argv)}")
     return 0
 

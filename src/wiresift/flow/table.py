@@ -296,7 +296,11 @@ class FlowTable:
             (self._new if reasm is None else self._live).move_to_end(key)
             flow.moved_ts = ts
         if reasm is None:
-            if not payload and not flags & (TCP_FIN | TCP_RST):
+            if flags & TCP_RST and not payload:
+                # A refused connection (a scan of a closed port): nothing to reassemble.
+                self._close(flow, ts, "rst")
+                return
+            if not payload and not flags & TCP_FIN:
                 if flags & TCP_ACK:
                     # Remember the last pure ACK of each side: in a capture that starts
                     # mid-connection it tells where the other side's stream stands (see

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.pcapgen import TcpSession, udp_datagram
 from wiresift.config import Limits
 from wiresift.decode import PacketDecoder
-from wiresift.decode.packet import TCP_RST, TCP_SYN, Decoded
+from wiresift.decode.packet import TCP_ACK, TCP_RST, TCP_SYN, Decoded
 from wiresift.flow.table import NS, Flow, FlowConfig, FlowTable, key_context
 
 
@@ -343,3 +343,15 @@ def test_closed_connection_keys_stay_bounded_by_the_flow_limit() -> None:
         frames += s.frames
     _, table = feed(frames, FlowConfig(max_flows=4))
     assert len(table._closed) == 4
+
+
+def test_refused_connection_ends_at_its_reset() -> None:
+    """A SYN answered by RST (a closed port, as a scan finds thousands) ends at once with
+    reason rst, and a retransmitted RST after it opens nothing."""
+    s = lone_syn(("10.0.0.9", 9999), 0)
+    s.emit(False, 0, s.isn[True] + 1, TCP_RST | TCP_ACK)
+    s.emit(False, 0, s.isn[True] + 1, TCP_RST | TCP_ACK)
+    rec, table = feed(s.frames)
+    assert kinds(rec) == ["start", "end"]
+    assert list(ends(rec).values()) == ["rst"]
+    assert len(table) == 0
