@@ -61,7 +61,12 @@ def port_scan(count: int) -> Iterator[bytes]:
 
 
 def udp_queries(count: int) -> Iterator[bytes]:
-    """One-datagram UDP flows (DNS queries from ever new source ports)."""
+    """One-datagram UDP flows (DNS queries from ever new source ports), after one TCP
+    connection that carries a few bytes and then stays open and quiet (a network always has
+    some): each timeout class must expire on its own."""
+    client = bytes([10, 1, 1, 1])
+    yield ip_frame(client, 6, TCP.pack(5000, 22, 1, 0, 5 << 4, SYN, 1024, 0, 0))
+    yield ip_frame(client, 6, TCP.pack(5000, 22, 2, 0, 5 << 4, ACK, 1024, 0, 0) + b"SSH-2.0-x\r\n")
     for i in range(count):
         src = bytes([10, 2, (i >> 8) & 0xFF, i & 0xFF])
         udp = UDP.pack(1024 + i % 60000, 53, 8 + len(DNS_QUERY), 0) + DNS_QUERY

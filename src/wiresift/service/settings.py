@@ -1144,7 +1144,7 @@ udp_idle_timeout = 60
 # Flows held at once per input. A new flow past it ends the least recently active one:
 # a connection without payload first, then a UDP flow, then an established connection
 # (counted as evicted; its objects so far are delivered). An established connection holds
-# about 10 KB, one without payload about 1 KB. 1 to 100000000, default 100000.
+# 6 to 10 KB, one without payload about 1 KB. 1 to 100000000, default 100000.
 max_flows = 100000
 # Keep flows apart by VLAN id (the same addresses on two VLANs are two flows).
 # true | false, default true.
