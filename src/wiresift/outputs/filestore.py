@@ -17,6 +17,10 @@ SPILL_THRESHOLD: Final = 256 * 1024
 # ... as long as all contents held together stay under this budget (peak RSS stays bounded
 # whatever the number of open connections).
 MEMORY_BUDGET: Final = 32 * 1024 * 1024
+# Hashes of stored content remembered to skip a store without a system call; past this
+# many (about 30 MB) the memory is cleared and the disk answers instead (a sensor runs
+# for months and stores millions of contents).
+MAX_KNOWN_HASHES: Final = 200_000
 CONTENT_DIR: Final = "content"
 OBJECTS_DIR: Final = "objects"
 MAIL_DIR: Final = "mail"
@@ -92,7 +96,7 @@ class _FileWriter:
             self._file.close()
             self._file = None
         os.replace(tmp, final)
-        store.known.add(sha256)
+        store.remember(sha256)
         return rel
 
     def _release(self) -> None:
@@ -114,8 +118,9 @@ class _FileWriter:
 class FileContentStore:
     """Content files named by their sha256 under ``<root>/content/xx/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_known: int = MAX_KNOWN_HASHES) -> None:
         self.root = root
+        self._max_known = max_known
         self._tmpdir = root / TMP_DIR
         self._tmpdir.mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count()
@@ -140,9 +145,17 @@ class FileContentStore:
         if self._fresh:
             return False  # the folder had no content when the run began
         if os.path.exists(self.prefix + rel):
-            self.known.add(sha256)
+            self.remember(sha256)
             return True
         return False
+
+    def remember(self, sha256: str) -> None:
+        """Note a stored hash; past ``max_known`` forget them all and ask the disk."""
+        known = self.known
+        if len(known) >= self._max_known:
+            known.clear()
+            self._fresh = False
+        known.add(sha256)
 
     def ensure_dir(self, shard: str) -> None:
         if shard not in self._dirs:

@@ -38,6 +38,22 @@ def test_equal_content_is_stored_once_even_across_runs(tmp_path: Path) -> None:
     assert list((tmp_path / ".tmp").iterdir()) == []
 
 
+def test_remembered_hashes_are_bounded_and_the_disk_answers_past_them(tmp_path: Path) -> None:
+    """Past ``max_known`` hashes the store forgets them (memory stays bounded over months)
+    and still stores each content once: the file on disk tells."""
+    store = FileContentStore(tmp_path, max_known=4)
+    rels = [_commit(store, b"item %d" % index) for index in range(10)]
+    assert len(store.known) <= 4
+    mtimes = [(tmp_path / rel).stat().st_mtime_ns for rel in rels]
+    assert [_commit(store, b"item %d" % index) for index in range(10)] == rels
+    assert [(tmp_path / rel).stat().st_mtime_ns for rel in rels] == mtimes
+    assert len(store.known) <= 4
+    assert sorted(p.name for p in (tmp_path / "content").rglob("*") if p.is_file()) == sorted(
+        rel.rsplit("/", 1)[1] for rel in rels
+    )
+    assert list((tmp_path / ".tmp").iterdir()) == []
+
+
 def test_large_content_spills_to_a_temporary_file(tmp_path: Path) -> None:
     """Past the spill threshold the bytes go to disk, and the result is the same."""
     store = FileContentStore(tmp_path)
