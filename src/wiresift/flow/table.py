@@ -103,6 +103,7 @@ class Flow:
     """One connection or UDP conversation. Plain slots: one per flow, never per packet."""
 
     __slots__ = (
+        "_uid",
         "ack0",
         "ack1",
         "addr0",
@@ -129,13 +130,18 @@ class Flow:
         "port1",
         "proto",
         "reasm",
+        "salt",
+        "serial",
         "syn_seq",
-        "uid",
     )
 
-    def __init__(self, key: tuple[object, ...], uid: str, d: Decoded, ts: int, frame: int) -> None:
+    def __init__(
+        self, key: tuple[object, ...], serial: int, salt: str, d: Decoded, ts: int, frame: int
+    ) -> None:
         self.key = key
-        self.uid = uid
+        self.serial = serial  # the table's count of flows when this one began
+        self.salt = salt
+        self._uid: str | None = None
         self.proto = d.proto
         self.addr0 = d.src
         self.port0 = d.sport
@@ -161,6 +167,18 @@ class Flow:
         # Owned by the handler (detection/parser state); Any so that the handler reads it
         # as its own type without a cast call per packet.
         self.app: Any = None
+
+    @property
+    def uid(self) -> str:
+        """The flow's id in objects and logs, made when first asked for: most flows of a
+        scan or a flood never need one. A hash of the key, the first packet's time and the
+        serial (with the table's salt), then the serial: unique, and the same every run."""
+        uid = self._uid
+        if uid is None:
+            text = repr((self.key, self.first_ts, self.serial)) + self.salt
+            digest = hashlib.blake2b(text.encode(), digest_size=5).hexdigest()
+            uid = self._uid = f"W{digest}{self.serial:x}"
+        return uid
 
     @property
     def orig(self) -> tuple[bytes, int]:
@@ -364,10 +382,7 @@ class FlowTable:
             self._evict(ts)
         self._count += 1
         self.flows_total += 1
-        digest = hashlib.blake2b(
-            (repr((key, ts, self._count)) + self.config.uid_salt).encode(), digest_size=5
-        ).hexdigest()
-        flow = Flow(key, f"W{digest}{self._count:x}", d, ts, frame)
+        flow = Flow(key, self._count, self.config.uid_salt, d, ts, frame)
         queue[key] = flow
         self._closed.pop(key, None)
         self.handler.flow_start(flow)
