@@ -18,7 +18,7 @@ The table holds at most ``max_flows`` flows. A new flow past that evicts an old 
 least recently active connection without payload first, then UDP, then established TCP
 (Suricata's emergency eviction, in this order so that a scan or a flood does not end the
 real connections): it ends with reason ``evicted``, its objects so far are delivered, and
-it is counted in ``flows_evicted``. Memory is bounded whatever the traffic.
+it is counted in ``flows_evicted``. The table's size is bounded whatever the traffic.
 """
 
 from __future__ import annotations
@@ -401,7 +401,7 @@ class FlowTable:
         return flow
 
     def _establish(self, flow: Flow, ts: int) -> list[TcpReassembler]:
-        """The connection's first payload (or FIN/RST): make its reassemblers from what the
+        """The connection's first payload (or a FIN): make its reassemblers from what the
         packets before told, and move it to the established queue."""
         reasm = flow.reasm = [self._make_reassembler(flow, 0), self._make_reassembler(flow, 1)]
         if flow.isn0 is not None:
@@ -465,8 +465,10 @@ class FlowTable:
             if queue:
                 flow = next(iter(queue.values()))
                 self.flows_evicted += 1
-                if flow.bytes0 or flow.bytes1:
-                    # Its objects end here, incomplete: say why.
+                if flow.proto == IPPROTO_TCP and (flow.bytes0 or flow.bytes1):
+                    # A stream cut short: its objects end here, incomplete; say why. (A UDP
+                    # flow's objects are per datagram, and busy DNS alone can reach the
+                    # limit: those are only counted.)
                     self.handler.flow_anomaly(
                         flow, "flow_evicted", f"the flow table was full ({self._max_flows})", ts
                     )
