@@ -164,6 +164,7 @@ def log_line(snap: Snapshot) -> str:
         parts.append(
             f"{item.name}[{item.state}] pkts {item.packets} bytes {item.bytes} {drops} "
             f"rej {item.rejected} flows {item.flows_open}/{item.flows_total} "
+            f"evicted {item.flows_evicted} "
             f"objects {objects} anomalies {anomalies}{extra}"
         )
     parts.append(
