@@ -14,13 +14,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from wiresift import __version__
 from wiresift.capture import open_source
 from wiresift.capture.base import CaptureError, PacketSource
-from wiresift.config import Config, OutputConfig
+from wiresift.config import Config
 from wiresift.engine import Engine, RunStats
 from wiresift.extract.files import ContentStore, NullStore
 from wiresift.model import format_addr
@@ -106,17 +107,41 @@ def _open_sources(paths: Sequence[str]) -> list[PacketSource]:
     return sources
 
 
+def _file_config(args: argparse.Namespace) -> Config | None:
+    """The engine configuration of ``read``/``detect``: the defaults, or the ``[limits]``,
+    ``[flows]`` and ``[output]`` content settings of ``--config FILE``; then the command
+    line (``--disable``, ``--no-content``). None after printing why a file is not valid."""
+    config = Config()
+    if args.config:
+        from wiresift.service.settings import SettingsError, load_settings  # noqa: PLC0415
+
+        known = [spec.name for spec in REGISTRY]
+        try:
+            settings = load_settings(Path(args.config), known)
+        except SettingsError as exc:
+            print(f"wiresift: {exc}", file=sys.stderr)
+            return None
+        config = settings.engine_config(frozenset(known), known)
+    output = config.output
+    if getattr(args, "no_content", False):
+        output = replace(output, store_content=False)
+    return replace(
+        config,
+        output=output,
+        disabled_protocols=config.disabled_protocols | frozenset(args.disable),
+    )
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    config = _file_config(args)
+    if config is None:
+        return EXIT_USAGE
     try:
         sources = _open_sources(args.files)
     except CaptureError as exc:
         print(f"wiresift: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    config = Config(
-        output=OutputConfig(store_content=not args.no_content),
-        disabled_protocols=frozenset(args.disable),
-    )
     try:
         out.mkdir(parents=True, exist_ok=True)
         sinks: list[Sink] = [PassportFileSink(out)]
@@ -173,12 +198,15 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    config = _file_config(args)
+    if config is None:
+        return EXIT_USAGE
     try:
         sources = _open_sources(args.files)
     except CaptureError as exc:
         print(f"wiresift: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    engine = Engine(Config(disabled_protocols=frozenset(args.disable)), [])
+    engine = Engine(config, [])
     engine.keep_detections = True
     for source in sources:
         engine.run(source)
@@ -341,6 +369,12 @@ def _add_sensor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_disable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take limits, flow settings (timeouts, max_flows) and what is stored from this "
+        "configuration file ('wiresift config --default' writes one)",
+    )
     parser.add_argument(
         "--disable",
         action="append",

@@ -147,6 +147,42 @@ def test_disable_switches_a_protocol_off(
     assert list((out / "objects").glob("*.json")) == []
 
 
+def test_read_takes_limits_and_flow_settings_from_a_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config`` applies the file's [limits], [flows] and [output] content settings: a
+    100-byte store limit truncates every larger body."""
+    config = tmp_path / "wiresift.toml"
+    config.write_text("[limits]\nmax_stored_body = 100\n\n[flows]\nmax_flows = 10\n")
+    out = tmp_path / "o"
+    assert main(["read", str(SAMPLE), "-o", str(out), "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "objects   20 (http 20)" in err
+    items = [
+        item
+        for path in sorted((out / "objects").glob("*.json"))
+        for item in json.loads(path.read_bytes())["contents"]
+    ]
+    assert items
+    assert all(item["size"] <= 100 for item in items)
+    reasons = {item["truncated"] for item in items if item["size"] == 100}
+    assert "size_limit" in reasons  # a compressed body stops decoding there instead:
+    assert reasons <= {"size_limit", "decompression_limit"}
+
+
+def test_invalid_config_file_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad value in ``--config`` names the file, line and key, before anything is read."""
+    config = tmp_path / "bad.toml"
+    config.write_text("[flows]\nmax_flows = 0\n")
+    for command in ("read", "detect"):
+        assert main([command, str(SAMPLE), "--config", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0
+        assert err.startswith(f"wiresift: {config}:2: flows.max_flows")
+
+
 def test_unknown_protocol_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown protocol name is refused with exit 2 before anything is read."""
     with pytest.raises(SystemExit) as exit_info:
