@@ -101,6 +101,9 @@ class StreamDetector:
         spec: ProtocolSpec, direction: Direction, other: Direction, buf: bytes
     ) -> tuple[Verdict, bool, Confidence]:
         verdict = Verdict.NO_MATCH
+        first_bytes = spec.first_bytes
+        if first_bytes is not None and buf and buf[0] not in first_bytes:
+            return verdict, False, Confidence.PROBE  # none of its rules can hold
         for sig in spec.signatures:
             head = buf[: sig.depth]
             if sig.pattern.match(head):

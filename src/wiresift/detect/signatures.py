@@ -5,10 +5,17 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # only annotations need it; importing it would close an import cycle
     from wiresift.protocols.base import Direction
+
+
+# The bytes a text protocol's first line can begin with, either side: printable ASCII and
+# whitespace. A protocol whose every signature and probe needs one of them at offset 0 says
+# so (``ProtocolSpec.first_bytes``), and detection skips it for a stream that begins with
+# anything else (a TLS record, a binary protocol) without running its rules.
+TEXT_FIRST_BYTES: Final = frozenset(range(0x09, 0x0E)) | frozenset(range(0x20, 0x7F))
 
 
 class Verdict(enum.Enum):

@@ -144,3 +144,7 @@ class ProtocolSpec:
     accepts_gaps: bool = False
     mid_stream: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    # The bytes either side's first message can begin with (None: any). Only a promise
+    # that every signature and the probe hold: detection then skips the protocol for a
+    # stream that begins otherwise (detect/signatures.py TEXT_FIRST_BYTES).
+    first_bytes: frozenset[int] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.ftp.detect import SIGNATURES, probe
 from wiresift.protocols.ftp.events import (
@@ -51,6 +52,7 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )
 
 DATA_SPEC = ProtocolSpec(

@@ -6,6 +6,7 @@ parser in ``parser.py``; the events it emits in ``events.py``.
 
 from __future__ import annotations
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.http1.detect import METHODS, SIGNATURES, probe
 from wiresift.protocols.http1.events import (
@@ -42,4 +43,5 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )

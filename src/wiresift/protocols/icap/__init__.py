@@ -6,6 +6,7 @@ Detection rules live in ``detect.py``, the parser in ``parser.py``, the ICAP eve
 
 from __future__ import annotations
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.icap.detect import SIGNATURES, probe
 from wiresift.protocols.icap.events import (
@@ -38,4 +39,5 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )

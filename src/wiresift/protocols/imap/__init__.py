@@ -7,6 +7,7 @@ events of ``protocols/mailevents.py``.
 
 from __future__ import annotations
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.imap.detect import COMMANDS, SIGNATURES, probe
 from wiresift.protocols.imap.parser import MAX_LITERAL, ImapParser
@@ -27,4 +28,5 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.irc.detect import SIGNATURES, probe
 from wiresift.protocols.irc.parser import DccContext, IrcDccParser, IrcParser
@@ -26,6 +27,7 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )
 
 DCC_SPEC = ProtocolSpec(

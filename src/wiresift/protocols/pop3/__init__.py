@@ -6,6 +6,7 @@ emits the mail events of ``protocols/mailevents.py``.
 
 from __future__ import annotations
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.pop3.detect import SIGNATURES, probe
 from wiresift.protocols.pop3.parser import VERBS, Pop3Parser
@@ -23,4 +24,5 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )

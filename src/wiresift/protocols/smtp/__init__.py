@@ -6,6 +6,7 @@ emits the mail events of ``protocols/mailevents.py``.
 
 from __future__ import annotations
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols._mail import DotStuffedReader
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.smtp.detect import SIGNATURES, probe
@@ -25,4 +26,5 @@ SPEC = ProtocolSpec(
     probe=probe,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )

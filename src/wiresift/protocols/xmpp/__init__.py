@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from wiresift.detect.signatures import TEXT_FIRST_BYTES
 from wiresift.protocols.base import ProtocolSpec
 from wiresift.protocols.xmpp.detect import SIGNATURES
 from wiresift.protocols.xmpp.parser import S5bContext, XmppParser, XmppS5bParser
@@ -25,6 +26,7 @@ SPEC = ProtocolSpec(
     signatures=SIGNATURES,
     accepts_gaps=True,
     mid_stream=True,
+    first_bytes=TEXT_FIRST_BYTES,
 )
 
 S5B_SPEC = ProtocolSpec(
