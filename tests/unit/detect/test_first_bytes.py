@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import struct
 
 import pytest
 
 from wiresift.detect.detector import StreamDetector
-from wiresift.detect.signatures import TEXT_FIRST_BYTES
+from wiresift.detect.signatures import Verdict
 from wiresift.protocols import REGISTRY
 from wiresift.protocols.base import Direction, ProtocolSpec
 
@@ -34,6 +35,18 @@ LINES = [
     b"<?xml version='1.0'?><stream:stream to='example.com'>",
     b"<message to='a@b' type='chat'>",
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    # datagram protocols
+    b"d1:ad2:id20:" + b"a" * 20 + b"e1:q4:ping1:t2:aa1:y1:qe",  # DHT ping (BEP 5)
+    (0x41727101980).to_bytes(8, "big") + b"\x00\x00\x00\x00\x12\x34\x56\x78",  # BEP 15
+    struct.pack(">BBHIIIHH", 0x41, 0, 7, 0, 0, 65535, 1, 0),  # uTP SYN (BEP 29)
+    struct.pack(">BBHIIIHH", 0x01, 0, 7, 5, 0, 65535, 2, 1) + b"\x13BitTorrent protocol",
+    b"BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\n\r\n",
+    b"\x00\x01\x00\x00\x21\x12\xa4\x42" + b"t" * 12,  # STUN binding request
+    b"\x01\x01\x00\x00\x21\x12\xa4\x42" + b"t" * 12,  # its success response
+    # DTLS 1.2 ClientHello record and handshake headers (RFC 6347 s4.1, s4.2.2)
+    b"\x16\xfe\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x30"
+    + b"\x01\x00\x00\x24\x00\x00\x00\x00\x00\x00\x00\x24\xfe\xfd"
+    + b"r" * 34,
 ]
 
 
@@ -48,7 +61,7 @@ def samples() -> list[bytes]:
     for line in LINES:
         for cut in (1, 2, 5, len(line)):
             out.append(line[:cut])
-            for first in (0x00, 0x16, 0x80, 0xFF, 0x7F, 0x08):  # a non-text first byte
+            for first in (0x00, 0x16, 0x80, 0xFF, 0x7F, 0x08, 0x41, 0x64, 0x42):
                 out.append(bytes([first]) + line[:cut])
                 out.append(bytes([first]) + line[1:cut])
     out.extend(rng.randbytes(rng.randrange(1, 300)) for _ in range(3000))
@@ -60,13 +73,23 @@ def test_first_bytes_never_change_a_verdict(spec: ProtocolSpec) -> None:
     """For every sample, the rules with and without the first-byte shortcut agree."""
     unfiltered = dataclasses.replace(spec, first_bytes=None)
     skipped = 0
+    first_bytes = spec.first_bytes or frozenset()
+    matched = 0
     for data in samples():
-        assert verdicts(spec, data) == verdicts(unfiltered, data), (spec.name, data[:40])
-        skipped += data[0] not in TEXT_FIRST_BYTES
+        expected = verdicts(unfiltered, data)
+        assert verdicts(spec, data) == expected, (spec.name, data[:40])
+        skipped += data[0] not in first_bytes
+        matched += any(verdict[0] is Verdict.MATCH for verdict in expected)
     assert skipped > 2000  # the shortcut was taken, and had to agree
+    assert matched  # and some sample is the protocol's own, which still matches
 
 
-def test_text_protocols_declare_their_first_bytes() -> None:
-    """The line-based protocols carry the shortcut; TLS, binary and UDP ones do not."""
+def test_which_protocols_declare_their_first_bytes() -> None:
+    """The line-based protocols and the datagram protocols with a fixed first byte carry
+    the shortcut; TLS (SSLv2 hellos), HTTP/2 (a server's first frame), the peer wire (MSE)
+    and the classic Skype heuristic do not."""
     names = {spec.name for spec in FILTERED}
-    assert names == {"icap", "http", "smtp", "ftp", "pop3", "imap", "irc", "xmpp"}
+    assert names == {
+        "icap", "http", "smtp", "ftp", "pop3", "imap", "irc", "xmpp",
+        "dtls", "bittorrent-dht", "bittorrent-tracker-udp", "utp", "bittorrent-lsd", "stun",
+    }  # fmt: skip

@@ -24,6 +24,10 @@ from wiresift.protocols.bittorrent.detect import (
 )
 from wiresift.protocols.bittorrent.peerwire import PeerWireParser
 from wiresift.protocols.bittorrent.udp import (
+    LSD_PREFIX,
+    TRACKER_MAGIC,
+    UTP_SYN,
+    UTP_VERSION,
     BittorrentUdpParser,
     DhtParser,
     LsdParser,
@@ -64,6 +68,7 @@ DHT_SPEC: Final = ProtocolSpec(
     parser=DhtParser,
     description="BitTorrent DHT KRPC (BEP 5), uTP and tracker datagrams of the same socket",
     probe=dht_probe,
+    first_bytes=frozenset(b"d"),  # a bencoded dictionary
 )
 TRACKER_UDP_SPEC: Final = ProtocolSpec(
     name="bittorrent-tracker-udp",
@@ -72,6 +77,7 @@ TRACKER_UDP_SPEC: Final = ProtocolSpec(
     parser=UdpTrackerParser,
     description="BitTorrent UDP tracker protocol (BEP 15)",
     probe=tracker_probe,
+    first_bytes=frozenset(TRACKER_MAGIC[:1]),  # a connect request's protocol id
 )
 UTP_SPEC: Final = ProtocolSpec(
     name="utp",
@@ -80,6 +86,8 @@ UTP_SPEC: Final = ProtocolSpec(
     parser=UtpParser,
     description="uTorrent Transport Protocol (BEP 29) carrying the peer wire protocol",
     probe=utp_probe,
+    # type (DATA to SYN) in the high nibble, version 1 in the low one
+    first_bytes=frozenset((kind << 4) | UTP_VERSION for kind in range(UTP_SYN + 1)),
 )
 LSD_SPEC: Final = ProtocolSpec(
     name="bittorrent-lsd",
@@ -88,5 +96,6 @@ LSD_SPEC: Final = ProtocolSpec(
     parser=LsdParser,
     description="BitTorrent Local Service Discovery (BEP 14)",
     signatures=LSD_SIGNATURES,
+    first_bytes=frozenset(LSD_PREFIX[:1]),
 )
 SPECS: Final = (SPEC, DHT_SPEC, TRACKER_UDP_SPEC, UTP_SPEC, LSD_SPEC)

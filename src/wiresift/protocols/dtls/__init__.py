@@ -8,7 +8,7 @@ package's, so a DTLS flow's ``usage`` object has the fields of a TLS one.
 from __future__ import annotations
 
 from wiresift.protocols.base import ProtocolSpec
-from wiresift.protocols.dtls.detect import probe
+from wiresift.protocols.dtls.detect import CONTENT_HANDSHAKE, probe
 from wiresift.protocols.dtls.parser import DtlsParser
 
 __all__ = ["SPEC", "DtlsParser", "probe"]
@@ -23,5 +23,6 @@ SPEC = ProtocolSpec(
     parser=DtlsParser,
     description="DTLS 1.0/1.2 handshakes on UDP (RFC 4347, RFC 6347; RFC 9147 records)",
     probe=probe,
+    first_bytes=frozenset({CONTENT_HANDSHAKE}),  # a hello's record
     mid_stream=False,
 )

@@ -36,6 +36,7 @@ STUN_SPEC: Final = ProtocolSpec(
     parser=StunParser,
     description="STUN/TURN on UDP (RFC 8489, RFC 8656) with MS-TURN/MS-ICE2 attributes",
     probe=stun.probe,
+    first_bytes=frozenset(range(0x40)),  # the two top bits are 0 (RFC 8489 s5)
     mid_stream=False,
 )
 
