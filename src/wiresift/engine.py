@@ -494,10 +494,14 @@ class Engine:
             self._decided(flow, app, detection, ts)
 
     def flow_anomaly(self, flow: Flow, name: str, detail: str, ts: int) -> None:
+        """A transport-level anomaly (reassembly, memory budget, flow limit): counted and
+        logged, and carried by the objects the flow has in progress, which it concerns."""
         app = self._app(flow)
         if app.hold_run:
             self._release_flow(flow, app)
         self._note_anomaly(flow, app, name, detail, ts)
+        if app.builder is not None:
+            app.builder.anomaly(name, detail)
 
     def flow_end(self, flow: Flow, ts: int, reason: str) -> None:
         app = flow.app

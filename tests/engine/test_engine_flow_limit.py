@@ -56,7 +56,7 @@ def test_a_scan_past_the_flow_limit_does_not_touch_a_download_in_progress() -> N
 def test_an_evicted_download_is_delivered_incomplete_with_the_reason() -> None:
     """A table of 2 flows and three busy connections: the least recently active download
     ends there, its object delivered with the bytes it had (incomplete, short of its
-    Content-Length) and the flow's anomaly counted and logged."""
+    Content-Length) and saying why; the anomaly is counted and logged too."""
     first = TcpSession(client=("10.0.0.1", 40001), step_ns=1_000)
     first.handshake()
     first.send(True, REQUEST)
@@ -78,6 +78,7 @@ def test_an_evicted_download_is_delivered_incomplete_with_the_reason() -> None:
     evicted = [p for p in run.http() if p["flow"]["client"]["port"] == 40001]
     (obj,) = evicted
     assert (obj["flow"]["uid"], "flow_evicted") in logged
+    assert "flow_evicted" in obj["anomalies"]
     assert obj["complete"] is False
     item = body(obj)
     received = len(RESPONSE[:10_000]) - RESPONSE.index(b"\r\n\r\n") - 4
@@ -92,3 +93,21 @@ def test_summary_counts_evicted_flows() -> None:
     stats = RunStats(flows=300_000, flows_evicted=200_000)
     assert "flows     300,000 (200,000 evicted: max_flows reached)" in _summary(stats, Path("o"))
     assert "evicted" not in _summary(RunStats(flows=3), Path("o"))
+
+
+def test_a_download_cut_by_the_memory_budget_says_why() -> None:
+    """Out-of-order data past the memory budget is delivered behind a gap; the object in
+    progress carries the transport anomaly (memory_budget_release), not only the log."""
+    s = TcpSession(step_ns=1_000)
+    s.handshake()
+    s.send(True, REQUEST)
+    head = RESPONSE.index(b"\r\n\r\n") + 4
+    s.send(False, RESPONSE[: head + 1000])
+    s.skip(False, 1000)  # a segment the capture never saw
+    s.send(False, RESPONSE[head + 2000 :], 1448)  # held out of order, past the budget
+    run = run_frames(s.frames, Config(memory_budget=8_000))
+    (obj,) = run.http()
+    assert "memory_budget_release" in obj["anomalies"]
+    item = body(obj)
+    assert item["gaps"] == [{"offset": 1000, "size": 1000}]
+    assert item["complete"] is False
