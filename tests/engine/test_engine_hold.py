@@ -204,7 +204,7 @@ def test_held_bytes_stay_under_the_engine_cap() -> None:
 
 @pytest.mark.corpus
 @pytest.mark.parametrize(
-    "capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp", "imap")
+    "capture", corpus_captures("http", "tcp", "vlan", "websocket", "ftp", "imap", "tls", "socks")
 )
 def test_corpus_objects_do_not_depend_on_joining(capture: str) -> None:
     path = corpus_path("pcaps", capture)

@@ -563,3 +563,22 @@ def test_end_with_partial_record_is_reported() -> None:
     parser = TlsParser(FLOW, Limits())
     parser.feed(ORIG, record(22, GREASE_HELLO)[:30], 0)
     assert anomaly_names(parser.end(ORIG, 1)) == ["tls_truncated_record"]
+
+
+def test_body_run_covers_encrypted_records_and_lost_framing() -> None:
+    """Inside an application_data record the parser only counts: body_run says how far
+    (short of the record's last byte); after lost framing, everything; elsewhere nothing."""
+    parser = TlsParser(FLOW, Limits())
+    assert parser.body_run(ORIG) == 0
+    parser.feed(ORIG, record(22, GREASE_HELLO), 0)
+    assert parser.body_run(ORIG) == 0  # the next record header must be read
+    app = record(23, b"\x42" * 5000)
+    parser.feed(ORIG, app[:1005], 1)  # header and 1,000 bytes of a 5,000-byte record
+    assert parser.body_run(ORIG) == 3999
+    parser.feed(ORIG, app[1005:], 2)
+    assert parser.body_run(ORIG) == 0
+    parser.feed(RESP, b"\x05\x00\x00garbage", 3)  # not a record header: framing lost
+    assert parser.body_run(RESP) > 1 << 40
+    events = parser.end(ORIG, 4)
+    (encrypted,) = only(events, EncryptedData)
+    assert (encrypted.records, encrypted.size) == (1, 5000)

@@ -51,6 +51,8 @@ CONTENT_CHANGE_CIPHER_SPEC: Final = 20
 CONTENT_ALERT: Final = 21
 CONTENT_HANDSHAKE: Final = 22
 CONTENT_APPLICATION_DATA: Final = 23
+# body_run of a direction that lost its framing: everything from now on is only counted.
+_UNBOUNDED_RUN: Final = 1 << 62
 CONTENT_HEARTBEAT: Final = 24
 
 HS_CLIENT_HELLO: Final = 1
@@ -192,6 +194,17 @@ class TlsParser(Parser):
         self._lose(side)
         side.enc_records = side.enc_bytes = 0
         return events
+
+    def body_run(self, direction: Direction) -> int:
+        """Bytes ``feed`` would only count: short of the end of an encrypted record
+        (RFC 8446 s5.2), or all of a direction whose framing was lost."""
+        side = self._sides[direction]
+        mode = side.mode
+        if mode is _Mode.SKIP:
+            return side.record_left - 1
+        if mode is _Mode.LOST:
+            return _UNBOUNDED_RUN
+        return 0
 
     def buffered_bytes(self) -> int:
         return sum(
