@@ -378,7 +378,7 @@ class FlowTable:
         ts: int,
         frame: int,
     ) -> Flow:
-        if len(self._new) + len(self._live) + len(self._udp) >= self._max_flows:
+        if len(self) >= self._max_flows:
             self._evict(ts)
         self._count += 1
         self.flows_total += 1

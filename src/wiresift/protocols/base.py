@@ -11,12 +11,16 @@ import abc
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from wiresift.config import Limits
 
 if TYPE_CHECKING:
     from wiresift.detect.signatures import Signature, Verdict
+
+
+# ``Parser.body_run`` of a body with no known end: everything until the stream closes.
+UNBOUNDED_RUN: Final = 1 << 62
 
 
 class Direction(enum.IntEnum):
@@ -125,7 +129,8 @@ class Parser(abc.ABC):
         body data of the current message, with no other effect, however they were split.
 
         The engine may join consecutive segments up to that many bytes and feed them at
-        once, with the time of the last one. 0 (the default): feed every segment now.
+        once, with the time of the last one. 0 (the default): feed every segment now;
+        ``UNBOUNDED_RUN``: every byte from here on.
         """
         return 0
 

@@ -26,6 +26,7 @@ from typing import Final
 from wiresift.config import Limits
 from wiresift.protocols._buffer import ByteBuffer
 from wiresift.protocols.base import (
+    UNBOUNDED_RUN,
     Anomaly,
     Confirmed,
     Direction,
@@ -412,10 +413,6 @@ class FtpParser(Parser):
         return Anomaly(direction=direction, ts=ts, name=name, detail=detail)
 
 
-# A data connection carries file content until it closes.
-_UNBOUNDED_RUN: Final = 1 << 62
-
-
 class FtpDataParser(Parser):
     """A data connection (RFC 959 s3.2): its bytes stream through unchanged.
 
@@ -452,7 +449,7 @@ class FtpDataParser(Parser):
 
     def body_run(self, direction: Direction) -> int:
         """Once the transfer started, every byte is file content (RFC 959 s3.2)."""
-        return _UNBOUNDED_RUN if self._started else 0
+        return UNBOUNDED_RUN if self._started else 0
 
 
 def _number(text: bytes) -> int | None:

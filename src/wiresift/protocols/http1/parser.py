@@ -32,6 +32,7 @@ from typing import Final, NamedTuple
 from wiresift.config import Limits
 from wiresift.protocols._buffer import ByteBuffer
 from wiresift.protocols.base import (
+    UNBOUNDED_RUN,
     Anomaly,
     Confirmed,
     Direction,
@@ -159,10 +160,6 @@ class _Pending(NamedTuple):
 
 
 _LOST: Final = _Pending(tx=-1, method=b"")
-
-
-# A close-delimited body runs until the connection closes.
-_UNBOUNDED_RUN: Final = 1 << 62
 
 
 class _Side:
@@ -604,7 +601,7 @@ class HttpParser(Parser):
         if state is _BODY_LENGTH or state is _CHUNK_DATA:
             return side.remaining - 1
         if state is _BODY_CLOSE:
-            return _UNBOUNDED_RUN
+            return UNBOUNDED_RUN
         return 0
 
     # -- the step loop ---------------------------------------------------------------------

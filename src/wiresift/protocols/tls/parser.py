@@ -20,6 +20,7 @@ from typing import Final
 
 from wiresift.config import Limits
 from wiresift.protocols.base import (
+    UNBOUNDED_RUN,
     Anomaly,
     Confirmed,
     Direction,
@@ -51,8 +52,6 @@ CONTENT_CHANGE_CIPHER_SPEC: Final = 20
 CONTENT_ALERT: Final = 21
 CONTENT_HANDSHAKE: Final = 22
 CONTENT_APPLICATION_DATA: Final = 23
-# body_run of a direction that lost its framing: everything from now on is only counted.
-_UNBOUNDED_RUN: Final = 1 << 62
 CONTENT_HEARTBEAT: Final = 24
 
 HS_CLIENT_HELLO: Final = 1
@@ -203,7 +202,7 @@ class TlsParser(Parser):
         if mode is _Mode.SKIP:
             return side.record_left - 1
         if mode is _Mode.LOST:
-            return _UNBOUNDED_RUN
+            return UNBOUNDED_RUN
         return 0
 
     def buffered_bytes(self) -> int:
